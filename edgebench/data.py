@@ -1,0 +1,161 @@
+"""Photos for training, calibration and evaluation, and low-resolution input generation.
+
+edgebench ships eleven real photos (``edgebench/photos``, sources in its README), split into
+disjoint sets so a model is never evaluated on what it was trained or calibrated on:
+
+* ``train``: astronaut, coffee, motorcycle_left, motorcycle_right, hubble_deep_field
+* ``calib``: rocket, retina (int8 calibration)
+* ``eval``: chelsea, china, flower, grace_hopper (held out; the ``bundled`` dataset)
+
+Users bring their own with ``--dataset PATH``: a folder of HR images, or DIV2K's layout
+(``*_HR`` next to ``*_LR_bicubic/X{scale}``).
+
+This module is also the built-in plugin that registers the ``bundled`` dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .api import DatasetSpec
+from .errors import ArtifactError, EdgebenchError
+from .hookspecs import hookimpl
+
+PHOTO_DIR = Path(__file__).parent / "photos"
+SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("astronaut", "coffee", "motorcycle_left", "motorcycle_right", "hubble_deep_field"),
+    "calib": ("rocket", "retina"),
+    "eval": ("chelsea", "china", "flower", "grace_hopper"),
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Decode an image file to uint8 HWC RGB; a corrupt file is one clear error."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise ArtifactError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ArtifactError(f"image {path} cannot be decoded: {exc}") from None
+
+
+@lru_cache(maxsize=None)
+def _photo(name: str) -> np.ndarray:
+    return read_image(PHOTO_DIR / f"{name}.png")
+
+
+def photos(split: str) -> list[tuple[str, np.ndarray]]:
+    """The bundled photos of one split as (name, uint8 HWC) pairs."""
+    if split not in SPLITS:
+        raise EdgebenchError(f"unknown photo split {split!r}; choose from {sorted(SPLITS)}")
+    return [(name, _photo(name).copy()) for name in SPLITS[split]]
+
+
+def modcrop(hr: np.ndarray, scale: int) -> np.ndarray:
+    """Crop so both sides are multiples of ``scale``."""
+    h, w = hr.shape[:2]
+    return hr[: h - h % scale, : w - w % scale]
+
+
+def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """Bicubic (antialiased) downscale by ``scale``, the usual SR degradation."""
+    from PIL import Image
+
+    hr = modcrop(hr, scale)
+    h, w = hr.shape[:2]
+    lr = Image.fromarray(hr).resize((w // scale, h // scale), Image.Resampling.BICUBIC)
+    return np.asarray(lr, dtype=np.uint8)
+
+
+def make_pairs(hrs: list[np.ndarray], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(lr, hr) pairs with the HR cropped to a multiple of ``scale``."""
+    return [(downscale(hr, scale), modcrop(hr, scale)) for hr in hrs]
+
+
+def calibration_inputs(scale: int, size: tuple[int, int] | None = None, count: int = 8) -> list[np.ndarray]:
+    """Low-resolution uint8 HWC crops of the calibration photos for int8 quantization."""
+    images = [downscale(hr, scale) for _, hr in photos("calib")]
+    if size is None:
+        return images
+    rng = np.random.default_rng(0)
+    crops = []
+    for i in range(count):
+        lr = images[i % len(images)]
+        h, w = size
+        h, w = min(h, lr.shape[0]), min(w, lr.shape[1])
+        y = int(rng.integers(0, lr.shape[0] - h + 1))
+        x = int(rng.integers(0, lr.shape[1] - w + 1))
+        crops.append(np.ascontiguousarray(lr[y : y + h, x : x + w]))
+    return crops
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def folder_pairs(path: Path, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Load a user dataset: DIV2K's HR/LR layout when present, else a folder of HR images."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"dataset folder not found: {path}")
+    hr_dirs = sorted(p for p in path.iterdir() if p.is_dir() and p.name.upper().endswith("_HR"))
+    if hr_dirs:
+        hr_dir = hr_dirs[0]
+        lr_dir = path / hr_dir.name.replace("_HR", "_LR_bicubic") / f"X{scale}"
+        hr_files = _images_in(hr_dir)
+        if not hr_files:
+            raise ArtifactError(f"no images in {hr_dir}")
+        pairs = []
+        for hr_file in hr_files:
+            hr = read_image(hr_file)
+            lr_file = lr_dir / f"{hr_file.stem}x{scale}{hr_file.suffix}"
+            if lr_file.exists():
+                lr = read_image(lr_file)
+                hr = hr[: lr.shape[0] * scale, : lr.shape[1] * scale]
+            else:
+                lr = downscale(hr, scale)
+                hr = modcrop(hr, scale)
+            pairs.append((lr, hr))
+        return pairs
+    files = _images_in(path)
+    if not files:
+        raise ArtifactError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in dataset folder {path}")
+    return make_pairs([read_image(f) for f in files], scale)
+
+
+def dataset_pairs(name_or_path: str, scale: int, limit: int | None = None) -> tuple[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Resolve ``--dataset``: a registered dataset name or a folder. Returns (label, pairs)."""
+    from .plugins import datasets
+
+    registered = datasets.all()
+    if name_or_path in registered:
+        spec = registered[name_or_path]
+        pairs = spec.load_pairs(scale) if spec.load_pairs else make_pairs(spec.load(), scale)
+        label = spec.name
+    elif Path(name_or_path).exists() or re.search(r"[/\\.]", name_or_path):
+        pairs = folder_pairs(Path(name_or_path), scale)
+        label = str(Path(name_or_path).resolve())
+    else:
+        from .errors import UnknownName
+
+        raise UnknownName("dataset", name_or_path, list(registered))
+    return label, pairs[:limit] if limit else pairs
+
+
+@hookimpl
+def edgebench_register_datasets(register):  # type: ignore[no-untyped-def]
+    register(
+        DatasetSpec(
+            "bundled",
+            load=lambda: [hr for _, hr in photos("eval")],
+            description="4 held-out real photos shipped with edgebench (chelsea, china, flower, grace_hopper)",
+        )
+    )

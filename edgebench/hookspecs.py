@@ -1,0 +1,43 @@
+"""The whole plugin API of edgebench.
+
+Every hook receives a ``register`` callback (or the click group) and fires once, the first time
+edgebench needs what the hook provides. Registering a name twice is an error that names both
+plugins. Objects are described in :mod:`edgebench.api`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+from pluggy import HookimplMarker, HookspecMarker
+
+from .api import Backend, DatasetSpec, ModelSpec, Transport
+
+hookspec = HookspecMarker("edgebench")
+hookimpl = HookimplMarker("edgebench")
+
+
+@hookspec
+def edgebench_register_backends(register: Callable[[Backend], None]) -> None:
+    """Register runtimes: call ``register(backend)`` with a :class:`~edgebench.api.Backend` instance."""
+
+
+@hookspec
+def edgebench_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register super-resolution networks: call ``register(spec)`` with a :class:`~edgebench.api.ModelSpec`."""
+
+
+@hookspec
+def edgebench_register_transports(register: Callable[[str, type[Transport]], None]) -> None:
+    """Register ways to reach a device: ``register("adb", AdbTransport)``; profiles name them."""
+
+
+@hookspec
+def edgebench_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
+    """Register evaluation photo sets: call ``register(spec)`` with a :class:`~edgebench.api.DatasetSpec`."""
+
+
+@hookspec
+def edgebench_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``edgebench`` CLI: ``@cli.command()`` on the group passed in."""

@@ -1,0 +1,1 @@
+"""pytest helpers for edgebench plugin authors (fixtures, virtual devices)."""

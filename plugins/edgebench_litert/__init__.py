@@ -1,0 +1,1 @@
+"""edgebench plugin (work in progress)."""
