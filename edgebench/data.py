@@ -9,8 +9,6 @@ disjoint sets so a model is never evaluated on what it was trained or calibrated
 
 Users bring their own with ``--dataset PATH``: a folder of HR images, or DIV2K's layout
 (``*_HR`` next to ``*_LR_bicubic/X{scale}``).
-
-This module is also the built-in plugin that registers the ``bundled`` dataset.
 """
 
 from __future__ import annotations
@@ -21,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import DatasetSpec
 from .errors import ArtifactError, EdgebenchError
-from .hookspecs import hookimpl
 
 PHOTO_DIR = Path(__file__).parent / "photos"
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -148,14 +144,3 @@ def dataset_pairs(name_or_path: str, scale: int, limit: int | None = None) -> tu
 
         raise UnknownName("dataset", name_or_path, list(registered))
     return label, pairs[:limit] if limit else pairs
-
-
-@hookimpl
-def edgebench_register_datasets(register):  # type: ignore[no-untyped-def]
-    register(
-        DatasetSpec(
-            "bundled",
-            load=lambda: [hr for _, hr in photos("eval")],
-            description="4 held-out real photos shipped with edgebench (chelsea, china, flower, grace_hopper)",
-        )
-    )

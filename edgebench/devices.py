@@ -26,7 +26,6 @@ from typing import Any
 
 from .errors import EdgebenchError, UnknownName
 
-BUILTIN_DIR = Path(__file__).parent / "profiles"  # the top-level devices/ folder, mapped in by pyproject
 
 
 @dataclass
@@ -64,6 +63,13 @@ class DeviceProfile:
         return transports.get(self.transport)(self)
 
 
+def builtin_devices_dir() -> Path:
+    """The repository's top-level devices/ folder, installed as the package edgebench.profiles."""
+    from importlib.resources import files
+
+    return Path(str(files("edgebench.profiles")))
+
+
 def user_devices_dir() -> Path:
     env = os.environ.get("EDGEBENCH_DEVICES_DIR")
     if env:
@@ -76,7 +82,7 @@ def user_devices_dir() -> Path:
 def load_profiles(extra_dirs: list[Path] | None = None) -> dict[str, DeviceProfile]:
     """Every profile: built-in, then the user's dir, then ``extra_dirs`` (later ones win)."""
     profiles: dict[str, DeviceProfile] = {}
-    for folder in [BUILTIN_DIR, user_devices_dir(), *(extra_dirs or [])]:
+    for folder in [builtin_devices_dir(), user_devices_dir(), *(extra_dirs or [])]:
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 profile = DeviceProfile.from_file(path)

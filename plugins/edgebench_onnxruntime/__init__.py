@@ -1,1 +1,51 @@
-"""edgebench plugin (work in progress)."""
+"""ONNX Runtime backend for edgebench: fp32 and static int8 (QDQ, per-channel) on the CPU provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from edgebench import Backend, ModelSpec, hookimpl
+from edgebench.errors import BackendUnavailable
+
+ADAPTER = Path(__file__).with_name("adapter_onnxruntime.py")
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    suffix = ".onnx"
+    delegates = ("cpu",)
+    runtime_module = "onnxruntime"
+    description = "ONNX Runtime, CPU execution provider; int8 = static QDQ, per-channel weights"
+
+    def version(self) -> str:
+        try:
+            from importlib.metadata import version
+
+            return version("onnxruntime")
+        except Exception:
+            raise BackendUnavailable(
+                "onnxruntime is not installed: pip install 'edgebench[onnx]'"
+            ) from None
+
+    def cache_key(self) -> str:
+        from importlib.metadata import version
+
+        from .export import EXPORT_REVISION
+
+        return f"ort-{self.version()}-onnx-{version('onnx')}-torch-{version('torch')}-r{EXPORT_REVISION}"
+
+    def export(
+        self, module: Any, spec: ModelSpec, precision: str, calibration: Sequence[Any], path: Path
+    ) -> dict[str, Any]:
+        from .export import export_onnx
+
+        return export_onnx(module, spec, precision, calibration, path)
+
+    def adapter_path(self) -> Path:
+        return ADAPTER
+
+
+@hookimpl
+def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
+    register(OnnxRuntimeBackend())

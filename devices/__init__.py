@@ -1,0 +1,1 @@
+"""Built-in device profiles (TOML), installed as the package ``edgebench.profiles``."""

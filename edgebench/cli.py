@@ -1,0 +1,316 @@
+"""The edgebench command line. Thin: parse, call harness / store / leaderboard, render.
+
+Heavy modules (torch, runtimes, numpy, rich) are imported inside the commands that need them so
+``edgebench --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import EdgebenchError
+
+
+class EdgebenchGroup(click.Group):
+    """Turns every EdgebenchError into one ``Error: ...`` line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgebenchError as exc:
+            err = click.ClickException(str(exc))
+            err.exit_code = exc.exit_code
+            raise err from None
+
+
+@click.group(cls=EdgebenchGroup)
+@click.version_option(__version__, prog_name="edgebench")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGEBENCH_DB",
+              help="Results database (default: edgebench.db in the user data dir; env EDGEBENCH_DB).")
+@click.pass_context
+def cli(ctx: click.Context, db: Path | None) -> None:
+    """Benchmark int8 super-resolution models on edge devices and rank them MAI-style."""
+    ctx.obj = {"db": db}
+
+
+def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
+    from .store import Store
+
+    return Store.open(ctx.obj.get("db") if ctx.obj else None)
+
+
+def _warn_plugin_problems() -> None:
+    from .plugins import failures, hook_errors
+
+    for name, error in failures.items():
+        click.secho(f"Warning: plugin {name!r} failed to load and was skipped: {error}", fg="yellow", err=True)
+    for line in dict.fromkeys(hook_errors):
+        click.secho(f"Warning: {line}", fg="yellow", err=True)
+    hook_errors.clear()
+    failures.clear()
+
+
+def _size(value: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+        if h <= 0 or w <= 0:
+            raise ValueError
+        return h, w
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not HEIGHTxWIDTH, e.g. 360x640") from None
+
+
+@cli.command()
+@click.option("-d", "--device", default="host", show_default=True, help="Device profile name.")
+@click.option("-m", "--model", "models", multiple=True, help="Model(s) to measure (default: the default set).")
+@click.option("-b", "--backend", "backends", multiple=True, help="Backend(s) (default: onnxruntime).")
+@click.option("-p", "--precision", "precisions", multiple=True, type=click.Choice(["fp32", "int8"]),
+              help="Precision(s) (default: fp32 and int8).")
+@click.option("--delegate", "delegates", multiple=True, help="Delegate(s), e.g. cpu, xnnpack, nnapi, gpu.")
+@click.option("--threads", type=int, help="Runtime threads (default: the device profile's; 0 = runtime default).")
+@click.option("--size", default="360x640", show_default=True, help="Timing input HEIGHTxWIDTH (MAI: 360x640).")
+@click.option("--runs", type=int, default=10, show_default=True, help="Timed runs (at least).")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed warm-up runs.")
+@click.option("--min-time", type=float, default=0.0, show_default=True, help="Keep timing for at least this many s.")
+@click.option("--cooldown", type=float, default=0.0, show_default=True, help="Pause (s) before each timed run.")
+@click.option("--quick", is_flag=True, help="Tiny input and few runs: a smoke test, not a benchmark.")
+@click.option("--dataset", default="bundled", show_default=True,
+              help="Quality photos: a registered dataset or a folder (HR images, or DIV2K layout).")
+@click.option("--quality-images", type=int, help="Use only the first N quality images.")
+@click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
+@click.option("--timeout", type=float, default=900.0, show_default=True, help="Per-model timeout on the device (s).")
+@click.option("--devices-dir", type=click.Path(file_okay=False, path_type=Path), multiple=True,
+              help="Extra folder of device profiles.")
+@click.pass_context
+def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tuple[str, ...],
+        precisions: tuple[str, ...], delegates: tuple[str, ...], threads: int | None, size: str, runs: int,
+        warmup: int, min_time: float, cooldown: float, quick: bool, dataset: str, quality_images: int | None,
+        no_quality: bool, timeout: float, devices_dir: tuple[Path, ...]) -> None:
+    """Export, deploy and measure models on a device; store every result."""
+    from .devices import get_profile
+    from .harness import Harness, Settings, plan
+    from .plugins import backends as backend_registry
+    from .plugins import models as model_registry
+
+    height, width = _size(size)
+    profile = get_profile(device, list(devices_dir))
+    selected_models = ([model_registry.get(m) for m in models] if models
+                       else [m for m in model_registry.all().values() if m.default])
+    if not selected_models:
+        raise EdgebenchError("no models selected and no default models registered (see `edgebench models`)")
+    selected_backends = [backend_registry.get(b) for b in (backends or ("onnxruntime",))]
+    for backend in selected_backends:
+        reason = backend.unavailable_reason()
+        if reason:
+            raise EdgebenchError(f"backend {backend.name!r} cannot run here: {reason}")
+    _warn_plugin_problems()
+    jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile)
+    common = dict(warmup=warmup, runs=runs, min_time=min_time, cooldown=cooldown, threads=threads,
+                  dataset=dataset, quality=not no_quality, timeout=timeout)
+    if quick:
+        settings = Settings.quick(**{k: v for k, v in common.items() if k not in ("warmup", "runs")})
+        if quality_images:
+            settings.quality_images = quality_images
+    else:
+        settings = Settings(height=height, width=width, quality_images=quality_images, **common)
+
+    from rich.console import Console
+
+    from .progress import ProgressReporter
+
+    console = Console(stderr=True)
+    store = _store(ctx)
+    harness = None
+    try:
+        with ProgressReporter(console, len(jobs), profile.name) as reporter:
+            harness = Harness(store, profile, settings, reporter=reporter)
+            harness.run(jobs, argv=sys.argv)
+    except KeyboardInterrupt:
+        kept = store.count_run(harness.run_id) if harness and harness.run_id else 0
+        click.secho(f"Interrupted: {kept} finished result(s) kept in {store.path}", fg="yellow", err=True)
+        sys.exit(130)
+    _print_run(store, harness.run_id, harness.failures)
+
+
+def _print_run(store, run_id: int, failures: list[str]) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from .leaderboard import board_rows, render_rich
+
+    rows = board_rows(store.results("run_id = ?", [run_id]))
+    console = Console()
+    if rows:
+        render_rich(rows, console)
+    for line in failures:
+        click.secho(f"Skipped: {line}", fg="yellow", err=True)
+    click.echo(f"Run {run_id}: {len(rows)} result(s) stored in {store.path}", err=True)
+    if failures and not rows:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("-f", "--format", "fmt", type=click.Choice(["rich", "markdown", "csv", "json"]), default="rich",
+              show_default=True)
+@click.option("-d", "--device", "devices", multiple=True, help="Only these devices.")
+@click.option("-m", "--model", "models", multiple=True, help="Only these models.")
+@click.option("-b", "--backend", "backends", multiple=True, help="Only these backends.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.pass_context
+def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: tuple[str, ...],
+                backends: tuple[str, ...], output: Path | None) -> None:
+    """Rank stored results (one row per device, model, backend, delegate, precision)."""
+    from .leaderboard import board_rows, render_csv, render_json, render_markdown, render_rich
+
+    clauses, params = [], []
+    for column, values in (("device", devices), ("model", models), ("backend", backends)):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+    rows = board_rows(_store(ctx).results(" AND ".join(clauses), params))
+    if fmt == "rich" and output is None:
+        from rich.console import Console
+
+        if not rows:
+            click.echo("No results stored yet: run `edgebench run` first.")
+            return
+        render_rich(rows, Console())
+        return
+    text = {"markdown": render_markdown, "csv": render_csv, "json": render_json}.get(fmt, render_markdown)(rows)
+    if output:
+        output.write_text(text)
+        click.echo(f"Wrote {len(rows)} rows to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include edgebench's own built-in plugins.")
+@click.option("--hook", "hooks", multiple=True, help="Only plugins implementing this hook.")
+def plugins(show_all: bool, hooks: tuple[str, ...]) -> None:
+    """List installed plugins, their versions, hooks, what they registered and any load error."""
+    from .plugins import backends as b, datasets as d, models as m, plugin_rows, transports as t
+
+    rows = plugin_rows()
+    registered: dict[str, dict[str, list[str]]] = {}
+    for kind, registry in (("backends", b), ("models", m), ("transports", t), ("datasets", d)):
+        for name, obj in registry.all().items():
+            registered.setdefault(obj.plugin, {}).setdefault(kind, []).append(name)
+    out = []
+    for row in rows:
+        if not show_all and row["name"].startswith("builtin_"):
+            continue
+        if hooks and not set(hooks) & set(row["hooks"]):
+            continue
+        row.update(registered.get(row["name"], {}))
+        out.append(row)
+    click.echo(json.dumps(out, indent=2))
+    _warn_plugin_problems()
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Try to reach each device.")
+@click.option("--devices-dir", type=click.Path(file_okay=False, path_type=Path), multiple=True)
+@click.option("--path", "show_path", is_flag=True, help="Print the folder for your own profiles.")
+def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool) -> None:
+    """List device profiles (built-in, user dir, --devices-dir)."""
+    from .devices import load_profiles, user_devices_dir
+
+    if show_path:
+        click.echo(str(user_devices_dir()))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="devices", title_justify="left")
+    for col in ("Name", "Transport", "Description", "Delegates", "Source", *(["Reachable"] if check else [])):
+        table.add_column(col)
+    for name, profile in sorted(load_profiles(list(devices_dir)).items()):
+        cells = [name, profile.transport, profile.description, ", ".join(profile.delegates),
+                 str(profile.source.parent.name if profile.source else "")]
+        if check:
+            cells.append(_reachable(profile))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def _reachable(profile) -> str:  # type: ignore[no-untyped-def]
+    try:
+        transport = profile.transport_obj()
+        transport.open()
+        try:
+            transport.run(["true"], timeout=15)
+        finally:
+            transport.close()
+    except EdgebenchError as exc:
+        return f"no: {exc}"
+    return "yes"
+
+
+@cli.command()
+def models() -> None:
+    """List registered models."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plugins import models as registry
+
+    table = Table(title="models", title_justify="left")
+    for col in ("Name", "Scale", "Default", "Weights", "Plugin", "Description"):
+        table.add_column(col)
+    for name, spec in sorted(registry.all().items()):
+        weights = "none" if spec.weights is None else ("yes" if Path(spec.weights).is_file() else "missing")
+        table.add_row(name, f"x{spec.scale}", "yes" if spec.default else "", weights, spec.plugin, spec.description)
+    Console().print(table)
+    _warn_plugin_problems()
+
+
+@cli.command()
+def backends() -> None:
+    """List registered backends, their runtime versions and delegates."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plugins import backends as registry
+
+    table = Table(title="backends", title_justify="left")
+    for col in ("Name", "Version", "Delegates", "Precisions", "Plugin", "Status"):
+        table.add_column(col)
+    for name, backend in sorted(registry.all().items()):
+        reason = backend.unavailable_reason()
+        version = "–" if reason else backend.version()
+        table.add_row(name, version, ", ".join(backend.delegates), ", ".join(backend.precisions), backend.plugin,
+                      reason or "ok")
+    Console().print(table)
+    _warn_plugin_problems()
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["path", "clear"]), default="path")
+def cache(action: str) -> None:
+    """Show or clear the exported-artifact cache."""
+    from .artifacts import ArtifactCache
+
+    store = ArtifactCache()
+    if action == "path":
+        click.echo(str(store.root))
+    else:
+        click.echo(f"Removed {store.clear()} cached file(s) from {store.root}")
+
+
+def _register_plugin_commands() -> None:
+    from .plugins import call_each
+
+    call_each("edgebench_register_commands", cli=cli)
+
+
+_register_plugin_commands()
+
+
+def main() -> None:
+    cli(prog_name="edgebench")

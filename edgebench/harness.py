@@ -1,0 +1,378 @@
+"""One measurement path for every device: export (cached) -> deploy -> run the runner -> store.
+
+The host is measured like a phone: the ``local`` transport starts the stand-alone runner in its
+own process. Each result is committed as soon as it is measured.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Protocol
+
+import numpy as np
+
+from . import __version__, stats
+from .api import Artifact, Backend, ModelSpec, NativeJob, Transport
+from .artifacts import ArtifactCache
+from .devices import DeviceProfile
+from .errors import ArtifactError, BackendUnavailable, DeviceError, EdgebenchError, ExportError
+from .store import Store
+from .util import last_line
+
+RUNNER = Path(__file__).with_name("runner.py")
+BEGIN, END = "@@EDGEBENCH_RESULT_BEGIN@@", "@@EDGEBENCH_RESULT_END@@"
+
+
+@dataclass
+class Settings:
+    """How to measure. Defaults follow MAI 2022: a 360x640 input (-> 1080x1920 at x3)."""
+
+    height: int = 360
+    width: int = 640
+    warmup: int = 3
+    runs: int = 10
+    min_time: float = 0.0
+    max_time: float = 120.0
+    cooldown: float = 0.0
+    threads: int | None = None  # None: the device profile's
+    dataset: str = "bundled"
+    quality_images: int | None = None  # None: all images of the dataset
+    quality: bool = True
+    timeout: float = 900.0
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> "Settings":
+        """A tiny configuration for tests and smoke runs."""
+        base = dict(height=48, width=64, warmup=1, runs=6, quality_images=2)
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass
+class Job:
+    model: ModelSpec
+    backend: Backend
+    precision: str
+    delegate: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} {self.backend.name} {self.precision} {self.delegate}"
+
+
+class Reporter(Protocol):
+    """What the harness tells its caller (the CLI draws a progress bar from it)."""
+
+    def phase(self, job: Job, text: str) -> None: ...
+    def done(self, job: Job, row: dict[str, Any]) -> None: ...
+    def failed(self, job: Job, message: str) -> None: ...
+
+
+class SilentReporter:
+    def phase(self, job: Job, text: str) -> None:
+        pass
+
+    def done(self, job: Job, row: dict[str, Any]) -> None:
+        pass
+
+    def failed(self, job: Job, message: str) -> None:
+        pass
+
+
+def plan(
+    models: Iterable[ModelSpec],
+    backends: Iterable[Backend],
+    precisions: Iterable[str],
+    delegates: Iterable[str] | None,
+    profile: DeviceProfile,
+) -> list[Job]:
+    """Every (model, backend, precision, delegate) to measure, checked against what each supports."""
+    jobs = []
+    precisions, wanted = list(precisions), list(delegates) if delegates else None
+    for backend in backends:
+        for delegate in wanted or [_default_delegate(backend, profile)]:
+            if delegate not in backend.delegates:
+                raise BackendUnavailable(
+                    f"backend {backend.name!r} has no delegate {delegate!r}; it offers: {', '.join(backend.delegates)}")
+            if delegate not in profile.delegates:
+                raise BackendUnavailable(
+                    f"delegate {delegate!r} is not available on device {profile.name!r} "
+                    f"(its profile lists: {', '.join(profile.delegates)})")
+            for model in models:
+                for precision in precisions:
+                    if precision not in backend.precisions:
+                        raise BackendUnavailable(f"backend {backend.name!r} has no precision {precision!r}")
+                    jobs.append(Job(model, backend, precision, delegate))
+    return jobs
+
+
+def _default_delegate(backend: Backend, profile: DeviceProfile) -> str:
+    for delegate in backend.delegates:
+        if delegate in profile.delegates:
+            return delegate
+    raise BackendUnavailable(
+        f"backend {backend.name!r} offers delegates {', '.join(backend.delegates)}, none of which "
+        f"device {profile.name!r} lists ({', '.join(profile.delegates)})")
+
+
+def _safe_name(name: str) -> str:
+    """A file name that is one harmless word on any device shell (arguments are quoted anyway)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+class DeviceSession:
+    """A connected device with a scratch dir; files are pushed once per session."""
+
+    def __init__(self, profile: DeviceProfile, transport: Transport):
+        self.profile, self.transport = profile, transport
+        self.workdir = ""
+        self._pushed: dict[str, str] = {}
+
+    def open(self) -> None:
+        self.transport.open()
+        self.workdir = self.transport.make_workdir()
+        self.push(RUNNER, "runner.py")
+
+    def remote(self, name: str) -> str:
+        return f"{self.workdir.rstrip('/')}/{name}"
+
+    def push(self, local: Path, name: str) -> str:
+        key = f"{local}|{name}"
+        if key not in self._pushed:
+            self.transport.push(Path(local), self.remote(name))
+            self._pushed[key] = self.remote(name)
+        return self._pushed[key]
+
+    def close(self) -> None:
+        try:
+            if self.workdir:
+                self.transport.remove(self.workdir)
+        except EdgebenchError:
+            pass  # the device went away; nothing left to clean
+        finally:
+            self.transport.close()
+
+
+class Harness:
+    def __init__(
+        self,
+        store: Store,
+        profile: DeviceProfile,
+        settings: Settings | None = None,
+        cache: ArtifactCache | None = None,
+        reporter: Reporter | None = None,
+        transport: Transport | None = None,
+    ):
+        self.store, self.profile = store, profile
+        self.settings = settings or Settings()
+        self.cache = cache or ArtifactCache()
+        self.reporter = reporter or SilentReporter()
+        self.transport = transport or profile.transport_obj()
+        self.failures: list[str] = []
+        self.run_id: int | None = None
+        self._quality: dict[int, tuple[str, list[np.ndarray], Path]] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
+
+    @property
+    def threads(self) -> int:
+        return self.settings.threads if self.settings.threads is not None else self.profile.threads
+
+    def run(self, jobs: list[Job], argv: list[str] | None = None) -> int:
+        """Measure every job, storing each result at once. Returns the run id."""
+        session = DeviceSession(self.profile, self.transport)
+        self.run_id = self.store.start_run(
+            self.profile.name, settings=asdict(self.settings) | {"threads_effective": self.threads},
+            edgebench_version=__version__, git_sha=git_sha(), plugins=_plugin_versions(),
+            argv=argv or [], host_info=_host_info())
+        status = "failed"
+        try:
+            session.open()
+            self.store.update_run(self.run_id, device_info=_safe_info(self.transport))
+            for job in jobs:
+                try:
+                    self.measure(job, session)
+                except (ExportError, ArtifactError, BackendUnavailable) as exc:
+                    # this model/backend cannot run: say so and carry on with the others
+                    self.failures.append(f"{job.label}: {exc}")
+                    self.reporter.failed(job, str(exc))
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            self.store.finish_run(self.run_id, status)
+            session.close()
+            self._tmp.cleanup()
+        return self.run_id
+
+    # -- one job ------------------------------------------------------------------------------
+    def measure(self, job: Job, session: DeviceSession) -> dict[str, Any]:
+        assert self.run_id is not None
+        self.reporter.phase(job, "export")
+        artifact = self.cache.get(job.model, job.backend, job.precision,
+                                  on_export=lambda: self.reporter.phase(job, "exporting"))
+        native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads,
+                                                      {"settings": asdict(self.settings)}))
+        if native is not None:
+            self.reporter.phase(job, "quality on host")
+            result = native
+            quality = self._host_quality(job, artifact) if self.settings.quality else None
+        else:
+            self.reporter.phase(job, "measuring")
+            result, outputs = self._run_runner(job, artifact, session)
+            quality = self._score(job, outputs) if outputs is not None else None
+        row = self._row(job, artifact, result, quality)
+        self.store.add_result(self.run_id, row)
+        self.reporter.done(job, row)
+        return row
+
+    def _quality_set(self, scale: int) -> tuple[str, list[np.ndarray], Path]:
+        if scale not in self._quality:
+            from .data import dataset_pairs
+
+            label, pairs = dataset_pairs(self.settings.dataset, scale, self.settings.quality_images)
+            npz = Path(self._tmp.name) / f"inputs-x{scale}.npz"
+            np.savez(npz, **{f"img{i:04d}": lr for i, (lr, _) in enumerate(pairs)})
+            self._quality[scale] = (label, [hr for _, hr in pairs], npz)
+        return self._quality[scale]
+
+    def _run_runner(
+        self, job: Job, artifact: Artifact, session: DeviceSession, timing_only: bool = False
+    ) -> tuple[dict[str, Any], list[np.ndarray] | None]:
+        s = self.settings
+        backend = job.backend
+        name = _safe_name(artifact.path.name)
+        session.push(artifact.path, name)
+        adapter = f"adapter_{_safe_name(backend.name)}.py"
+        session.push(backend.adapter_path(), adapter)
+        tag = _safe_name(f"{job.model.name}-{backend.name}-{job.precision}-{job.delegate}")
+        job_doc: dict[str, Any] = {
+            "artifact": name, "adapter": adapter, "meta": artifact.meta, "delegate": job.delegate,
+            "threads": self.threads, "scale": job.model.scale, "result": f"result-{tag}.json",
+            "timing": {"height": s.height, "width": s.width, "warmup": s.warmup, "runs": s.runs,
+                       "min_time": s.min_time, "max_time": s.max_time, "cooldown": s.cooldown},
+            "quality": None,
+        }
+        if timing_only:
+            job_doc["timing"].update(warmup=0, runs=1, min_time=0.0)
+        if s.quality:
+            _, _, npz = self._quality_set(job.model.scale)
+            job_doc["quality"] = {"inputs": session.push(npz, npz.name).rsplit("/", 1)[-1],
+                                  "outputs": f"outputs-{tag}.npz"}
+        local_job = Path(self._tmp.name) / f"job-{tag}.json"
+        local_job.write_text(json.dumps(job_doc))
+        session.push(local_job, local_job.name)
+        argv = [self.profile.python, "runner.py", local_job.name]
+        if self.profile.affinity:
+            argv = ["taskset", self.profile.affinity, *argv]
+        proc = session.transport.run(argv, timeout=self.settings.timeout, cwd=session.workdir)
+        if proc.returncode != 0:
+            reason = last_line(proc.stderr) or last_line(proc.stdout) or f"exit status {proc.returncode}"
+            raise ArtifactError(f"{job.label} failed on device {self.profile.name!r}: {reason}")
+        result = parse_runner_output(proc.stdout, self.profile.name)
+        outputs = None
+        if job_doc["quality"]:
+            local_out = Path(self._tmp.name) / job_doc["quality"]["outputs"]
+            session.transport.pull(session.remote(job_doc["quality"]["outputs"]), local_out)
+            with np.load(local_out) as data:
+                outputs = [data[k] for k in sorted(data.files)]
+        return result, outputs
+
+    def _host_quality(self, job: Job, artifact: Artifact) -> dict[str, Any] | None:
+        """Quality from the identical artifact run on the host (for native-tool devices)."""
+        from .transports.local import LocalTransport
+
+        host = DeviceProfile(name="host", transport="local", python="{python}")
+        session = DeviceSession(host, LocalTransport(host))
+        session.open()
+        try:
+            _, outputs = self._run_runner(job, artifact, session, timing_only=True)
+        finally:
+            session.close()
+        return self._score(job, outputs) if outputs is not None else None
+
+    def _score(self, job: Job, outputs: list[np.ndarray]) -> dict[str, Any]:
+        from .quality import score_images
+
+        label, hrs, _ = self._quality_set(job.model.scale)
+        scores = score_images(outputs, hrs, job.model.scale)
+        return {**scores, "dataset": label, "n_images": len(hrs)}
+
+    def _row(self, job: Job, artifact: Artifact, result: dict[str, Any], quality: dict[str, Any] | None) -> dict:
+        summary = stats.summarize(result["timings_ms"], result.get("first_ms"))
+        warnings = stats.check(summary, result.get("thermal"))
+        memory = result.get("memory", {})
+        base, after = memory.get("baseline", {}), memory.get("after_timing", memory.get("end", {}))
+        peak = None
+        if "VmHWM" in after and "VmHWM" in base:
+            peak = (after["VmHWM"] - base["VmHWM"]) * 1024
+        elif "peak_bytes" in memory:  # native tools report their own figure
+            peak = memory["peak_bytes"]
+        row: dict[str, Any] = {
+            "device": self.profile.name, "model": job.model.name, "backend": job.backend.name,
+            "delegate": job.delegate, "precision": job.precision, "scale": job.model.scale,
+            "params": job.model.params, "artifact_size": artifact.size,
+            "artifact_sha": artifact.meta.get("sha256"), "input_h": self.settings.height,
+            "input_w": self.settings.width, "threads": self.threads,
+            "init_ms": result.get("init_ms"), "timings": result["timings_ms"],
+            "warmup": result.get("warmup_ms", []), "mem_peak_bytes": peak,
+            "mem_source": memory.get("source", after.get("source", "VmHWM")), "memory": memory,
+            "thermal": result.get("thermal", {}), "runtime": result.get("runtime", {}),
+            "environment": result.get("env", {}), "warnings": [w.to_dict() for w in warnings],
+            "quality_on": result.get("quality_on", "device") if quality else None,
+            "extra": {k: v for k, v in result.items() if k in ("op_profile", "native")},
+        }
+        row.update({k: summary[k] for k in ("first_ms", "min_ms", "median_ms", "mean_ms", "p90_ms", "max_ms",
+                                            "std_ms", "ci_low_ms", "ci_high_ms", "n_runs")})
+        if quality:
+            row.update({k: quality[k] for k in ("psnr", "psnr_y", "ssim", "dataset", "n_images")})
+        return row
+
+
+def parse_runner_output(stdout: str, device: str) -> dict[str, Any]:
+    """The runner's JSON result between its markers; a missing or broken block is an error."""
+    start, end = stdout.rfind(BEGIN), stdout.rfind(END)
+    if start < 0 or end < start:
+        raise DeviceError(f"device {device!r}: the runner printed no result (output ended early)")
+    try:
+        result = json.loads(stdout[start + len(BEGIN):end].strip())
+    except ValueError as exc:
+        raise DeviceError(f"device {device!r}: the runner's result is not valid JSON ({exc})") from None
+    if not result.get("timings_ms"):
+        raise DeviceError(f"device {device!r}: the runner's result has no timings")
+    return result
+
+
+def git_sha(cwd: Path | None = None) -> str | None:
+    """HEAD of the git repository the user runs edgebench from, if any."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _plugin_versions() -> dict[str, str]:
+    from .plugins import plugin_rows
+
+    return {row["name"]: row.get("version", "") for row in plugin_rows() if "error" not in row}
+
+
+def _host_info() -> dict[str, Any]:
+    from .transports.local import host_info
+
+    return host_info()
+
+
+def _safe_info(transport: Transport) -> dict[str, Any]:
+    try:
+        return transport.info()
+    except EdgebenchError:
+        raise
+    except Exception as exc:  # device info is best effort
+        return {"error": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,40 @@
+"""The rich progress bar `edgebench run` shows while it works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from .harness import Job
+
+
+class ProgressReporter:
+    def __init__(self, console: Console, total: int, device: str):
+        self.console, self.device = console, device
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.task = self.progress.add_task(f"{device}: starting", total=total)
+
+    def __enter__(self) -> "ProgressReporter":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.update(self.task, description=f"{self.device}: done")
+        self.progress.stop()
+
+    def phase(self, job: Job, text: str) -> None:
+        self.progress.update(self.task, description=f"{self.device}: {job.label} — {text}")
+
+    def done(self, job: Job, row: dict[str, Any]) -> None:
+        psnr = f", {row['psnr']:.2f} dB" if row.get("psnr") is not None else ""
+        self.progress.console.print(f"  [green]✓[/] {job.label}: {row['median_ms']:.2f} ms median{psnr}")
+        self.progress.advance(self.task)
+
+    def failed(self, job: Job, message: str) -> None:
+        self.progress.console.print(f"  [yellow]✗[/] {message}", highlight=False)
+        self.progress.advance(self.task)

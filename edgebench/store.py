@@ -1,0 +1,199 @@
+"""The SQLite results store.
+
+One ``runs`` row per ``edgebench run`` (device, environment, settings, plugin set) and one
+``results`` row per measured (model, backend, delegate, precision), committed the moment it is
+measured so an interrupted run keeps everything it finished.
+
+Schema changes are append-only, name-keyed migrations (the llm / sqlite-utils pattern): add a
+function to ``MIGRATIONS``, never edit one that shipped. Each step and its bookkeeping row commit
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .errors import EdgebenchError
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+migration = MIGRATIONS.append
+
+JSON_COLUMNS = ("timings", "warmup", "runtime", "environment", "warnings", "extra", "thermal", "memory")
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',   -- running | finished | interrupted | failed
+            device TEXT NOT NULL,
+            device_info TEXT,                         -- JSON: what the transport reported
+            host_info TEXT,                           -- JSON: the machine edgebench ran on
+            settings TEXT,                            -- JSON: sizes, runs, threads, dataset...
+            edgebench_version TEXT,
+            git_sha TEXT,
+            plugins TEXT,                             -- JSON: name -> version of loaded plugins
+            argv TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE results (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            created_at TEXT NOT NULL,
+            device TEXT NOT NULL,
+            model TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            delegate TEXT NOT NULL,
+            precision TEXT NOT NULL,
+            scale INTEGER,
+            params INTEGER,
+            artifact_size INTEGER,
+            artifact_sha TEXT,
+            input_h INTEGER,
+            input_w INTEGER,
+            threads INTEGER,
+            init_ms REAL, first_ms REAL, min_ms REAL, median_ms REAL, mean_ms REAL,
+            p90_ms REAL, max_ms REAL, std_ms REAL, ci_low_ms REAL, ci_high_ms REAL,
+            n_runs INTEGER,
+            timings TEXT,             -- JSON: every timed run in ms, in order
+            warmup TEXT,              -- JSON: warm-up runs in ms
+            mem_peak_bytes INTEGER,   -- VmHWM after measuring minus VmHWM before loading the model
+            mem_source TEXT,
+            memory TEXT,              -- JSON: raw figures the runner read
+            psnr REAL, psnr_y REAL, ssim REAL,
+            dataset TEXT,
+            n_images INTEGER,
+            quality_on TEXT,          -- 'device' or 'host' (native tools that cannot return images)
+            thermal TEXT,             -- JSON: temperatures before/after
+            runtime TEXT,             -- JSON: runtime version, providers, delegated nodes...
+            environment TEXT,         -- JSON: per-result environment (runner python, affinity...)
+            warnings TEXT,            -- JSON: [{code, message, hint}]
+            extra TEXT                -- JSON: anything a backend adds
+        )"""
+    )
+    db.execute("CREATE INDEX results_config ON results(device, model, backend, delegate, precision)")
+    db.execute("CREATE INDEX results_run ON results(run_id)")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS _edgebench_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    db.commit()
+    done = {row[0] for row in db.execute("SELECT name FROM _edgebench_migrations")}
+    applied = []
+    for step in MIGRATIONS:
+        if step.__name__ in done:
+            continue
+        with db:  # one transaction: the change and its bookkeeping row
+            step(db)
+            db.execute("INSERT INTO _edgebench_migrations VALUES (?, ?)", (step.__name__, now()))
+        applied.append(step.__name__)
+    return applied
+
+
+def default_db_path() -> Path:
+    env = os.environ.get("EDGEBENCH_DB")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("edgebench")) / "results.db"
+
+
+class Store:
+    """Results database. Open with :meth:`open`; every write commits at once."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path | str):
+        self.db, self.path = db, path
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> "Store":
+        path = Path(path) if path is not None else default_db_path()
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(str(path), timeout=30)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise EdgebenchError(f"results database {path} cannot be opened: {exc}") from None
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, device: str, **fields: Any) -> int:
+        fields = {k: _encode(v) for k, v in fields.items()}
+        cols = ["started_at", "device", *fields]
+        with self.db:
+            cur = self.db.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [now(), device, *fields.values()],
+            )
+        return int(cur.lastrowid)
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.db:
+            self.db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*map(_encode, fields.values()), run_id])
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        self.update_run(run_id, finished_at=now(), status=status)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [_decode(row) for row in self.db.execute("SELECT * FROM runs ORDER BY id")]
+
+    # -- results ------------------------------------------------------------------------------
+    def add_result(self, run_id: int, row: dict[str, Any]) -> int:
+        row = {"run_id": run_id, "created_at": now(), **row}
+        cols = list(row)
+        with self.db:
+            cur = self.db.execute(
+                f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [_encode(row[c]) for c in cols],
+            )
+        return int(cur.lastrowid)
+
+    def results(self, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM results" + (f" WHERE {where}" if where else "") + " ORDER BY id"
+        return [_decode(row) for row in self.db.execute(sql, list(params))]
+
+    def count_run(self, run_id: int) -> int:
+        return int(self.db.execute("SELECT count(*) FROM results WHERE run_id = ?", [run_id]).fetchone()[0])
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM results").fetchone()[0])
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    for key in (*JSON_COLUMNS, "device_info", "host_info", "settings", "plugins"):
+        if isinstance(out.get(key), str):
+            try:
+                out[key] = json.loads(out[key])
+            except ValueError:
+                pass
+    return out

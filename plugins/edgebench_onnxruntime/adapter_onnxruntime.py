@@ -1,0 +1,46 @@
+"""edgebench runner adapter for ONNX Runtime (stand-alone: numpy + onnxruntime only)."""
+
+import numpy as np
+import onnxruntime as ort
+
+
+def load(path, delegate, threads, meta):
+    if delegate != "cpu":
+        raise RuntimeError("delegate %r is not available for onnxruntime here (only 'cpu')" % delegate)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return {
+        "session": session,
+        "run": session.run,
+        "input": session.get_inputs()[0].name,
+        "outputs": [session.get_outputs()[0].name],
+        "threads": threads,
+    }
+
+
+def prepare(state, image):
+    x = image.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
+    return {state["input"]: np.ascontiguousarray(x)}
+
+
+def invoke(state, feed):
+    return state["run"](state["outputs"], feed)[0]
+
+
+def finish(state, raw):
+    out = np.clip(np.rint(raw * 255.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+
+
+def describe(state):
+    session = state["session"]
+    return {
+        "runtime": "onnxruntime",
+        "version": ort.__version__,
+        "providers": session.get_providers(),
+        "threads": state["threads"] or "default",
+    }

@@ -1,0 +1,99 @@
+"""torch -> ONNX (dynamo exporter, opset 20, dynamic H/W) and static int8 quantization."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgebench import ModelSpec
+from edgebench.errors import ExportError
+from edgebench.util import last_line, quiet_output
+
+EXPORT_REVISION = 1  # bump when the export recipe changes: invalidates cached artifacts
+OPSET = 20
+
+
+def _to_nchw(image: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image.astype(np.float32).transpose(2, 0, 1)[None] / 255.0)
+
+
+def export_fp32(module: Any, spec: ModelSpec, path: Path) -> None:
+    import torch
+
+    example = torch.rand(1, 3, 32, 32)
+    h, w = torch.export.Dim("height", min=4, max=4096), torch.export.Dim("width", min=4, max=4096)
+    with quiet_output() as log:
+        try:
+            torch.onnx.export(
+                module,
+                (example,),
+                str(path),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=["lr"],
+                output_names=["sr"],
+                dynamic_shapes=({2: h, 3: w},),
+                external_data=False,
+            )
+        except Exception as exc:
+            failure: Exception | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        detail = last_line(str(failure)) or last_line("\n".join(log))
+        raise ExportError(f"cannot export {spec.name!r} to ONNX: {type(failure).__name__}: {detail}")
+
+
+def quantize_int8(fp32_path: Path, path: Path, calibration: Sequence[np.ndarray], spec: ModelSpec) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not calibration:
+        raise ExportError(f"int8 export of {spec.name!r} needs calibration images")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._feeds = iter([{"lr": _to_nchw(img)} for img in calibration])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._feeds, None)
+
+    with tempfile.TemporaryDirectory() as tmp, quiet_output() as log:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            quant_pre_process(str(fp32_path), str(pre))
+            quantize_static(
+                str(pre),
+                str(path),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        except Exception as exc:
+            raise ExportError(
+                f"cannot quantize {spec.name!r} to int8 ONNX: {type(exc).__name__}: "
+                f"{last_line(str(exc)) or last_line(chr(10).join(log))}"
+            ) from None
+
+
+def export_onnx(
+    module: Any, spec: ModelSpec, precision: str, calibration: Sequence[np.ndarray], path: Path
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"layout": "NCHW", "dtype": "float32", "range": [0.0, 1.0], "opset": OPSET}
+    if precision == "fp32":
+        export_fp32(module, spec, path)
+    elif precision == "int8":
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = Path(tmp) / "fp32.onnx"
+            export_fp32(module, spec, fp32)
+            quantize_int8(fp32, path, calibration, spec)
+        meta.update(quantization="static QDQ, per-channel int8 weights, uint8 activations, min-max calibration",
+                    calibration_images=len(calibration))
+    else:
+        raise ExportError(f"onnxruntime backend has no precision {precision!r}")
+    return meta
