@@ -100,11 +100,11 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
 
     height, width = _size(size)
     profile = get_profile(device, list(devices_dir))
+    selected_backends = [backend_registry.get(b) for b in (backends or ("onnxruntime",))]
     selected_models = ([model_registry.get(m) for m in models] if models
                        else [m for m in model_registry.all().values() if m.default])
     if not selected_models:
         raise EdgebenchError("no models selected and no default models registered (see `edgebench models`)")
-    selected_backends = [backend_registry.get(b) for b in (backends or ("onnxruntime",))]
     for backend in selected_backends:
         reason = backend.unavailable_reason()
         if reason:
@@ -120,11 +120,9 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
     else:
         settings = Settings(height=height, width=width, quality_images=quality_images, **common)
 
-    from rich.console import Console
-
     from .progress import ProgressReporter
 
-    console = Console(stderr=True)
+    console = _console(stderr=True)
     store = _store(ctx)
     harness = None
     try:
@@ -138,13 +136,21 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
     _print_run(store, harness.run_id, harness.failures)
 
 
-def _print_run(store, run_id: int, failures: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
+    """A rich console; when output is piped, wide enough that tables are never truncated."""
     from rich.console import Console
 
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=max(console.width, 200))
+    return console
+
+
+def _print_run(store, run_id: int, failures: list[str]) -> None:  # type: ignore[no-untyped-def]
     from .leaderboard import board_rows, render_rich
 
     rows = board_rows(store.results("run_id = ?", [run_id]))
-    console = Console()
+    console = _console()
     if rows:
         render_rich(rows, console)
     for line in failures:
@@ -174,12 +180,10 @@ def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: 
             params.extend(values)
     rows = board_rows(_store(ctx).results(" AND ".join(clauses), params))
     if fmt == "rich" and output is None:
-        from rich.console import Console
-
         if not rows:
             click.echo("No results stored yet: run `edgebench run` first.")
             return
-        render_rich(rows, Console())
+        render_rich(rows, _console())
         return
     text = {"markdown": render_markdown, "csv": render_csv, "json": render_json}.get(fmt, render_markdown)(rows)
     if output:
@@ -224,7 +228,6 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool) -> None
     if show_path:
         click.echo(str(user_devices_dir()))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="devices", title_justify="left")
@@ -236,7 +239,7 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool) -> None
         if check:
             cells.append(_reachable(profile))
         table.add_row(*cells)
-    Console().print(table)
+    _console().print(table)
 
 
 def _reachable(profile) -> str:  # type: ignore[no-untyped-def]
@@ -255,7 +258,6 @@ def _reachable(profile) -> str:  # type: ignore[no-untyped-def]
 @cli.command()
 def models() -> None:
     """List registered models."""
-    from rich.console import Console
     from rich.table import Table
 
     from .plugins import models as registry
@@ -266,14 +268,13 @@ def models() -> None:
     for name, spec in sorted(registry.all().items()):
         weights = "none" if spec.weights is None else ("yes" if Path(spec.weights).is_file() else "missing")
         table.add_row(name, f"x{spec.scale}", "yes" if spec.default else "", weights, spec.plugin, spec.description)
-    Console().print(table)
+    _console().print(table)
     _warn_plugin_problems()
 
 
 @cli.command()
 def backends() -> None:
     """List registered backends, their runtime versions and delegates."""
-    from rich.console import Console
     from rich.table import Table
 
     from .plugins import backends as registry
@@ -286,7 +287,7 @@ def backends() -> None:
         version = "–" if reason else backend.version()
         table.add_row(name, version, ", ".join(backend.delegates), ", ".join(backend.precisions), backend.plugin,
                       reason or "ok")
-    Console().print(table)
+    _console().print(table)
     _warn_plugin_problems()
 
 

@@ -191,6 +191,9 @@ class Harness:
             argv=argv or [], host_info=_host_info())
         status = "failed"
         try:
+            if self.settings.quality:  # a bad dataset fails the run once, before anything is measured
+                for scale in sorted({job.model.scale for job in jobs}):
+                    self._quality_set(scale)
             session.open()
             self.store.update_run(self.run_id, device_info=_safe_info(self.transport))
             for job in jobs:

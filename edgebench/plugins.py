@@ -89,20 +89,25 @@ def load_plugins() -> None:
         plugin_info[ep.name] = info
         try:
             module = ep.load()
+            _check_hook_names(module)
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin is listed, never fatal
             info.error = failures[ep.name] = _one_line(exc)
     for missing in sorted((wanted or set()) - seen_wanted):
         print(f"edgebench: plugin {missing!r} in EDGEBENCH_LOAD_PLUGINS was not found", file=sys.stderr)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        # A misspelt edgebench_* implementation: report it rather than silently never calling it.
-        failures[str(getattr(exc, "plugin_name", "?"))] = _one_line(exc)
+
+
+def _check_hook_names(plugin: object) -> None:
+    """A misspelt hook implementation would silently never run: refuse the plugin instead."""
+    known = {name for name in dir(hookspecs) if name.startswith("edgebench_")}
+    for attr in dir(plugin):
+        if hasattr(getattr(plugin, attr, None), "edgebench_impl") and attr not in known:
+            raise PluginError(f"{attr} is not an edgebench hook (known: {', '.join(sorted(known))})")
 
 
 def register_plugin(plugin: object, name: str) -> None:
     """Register an in-process plugin (tests, one-off scripts) and forget cached registries."""
+    _check_hook_names(plugin)
     pm.register(plugin, name=name)
     plugin_info.setdefault(name, PluginInfo(name, module=getattr(plugin, "__name__", None)))
     reset_registries()

@@ -94,13 +94,22 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     db.commit()
     done = {row[0] for row in db.execute("SELECT name FROM _edgebench_migrations")}
     applied = []
-    for step in MIGRATIONS:
-        if step.__name__ in done:
-            continue
-        with db:  # one transaction: the change and its bookkeeping row
-            step(db)
-            db.execute("INSERT INTO _edgebench_migrations VALUES (?, ?)", (step.__name__, now()))
-        applied.append(step.__name__)
+    saved, db.isolation_level = db.isolation_level, None  # sqlite3 would autocommit DDL otherwise
+    try:
+        for step in MIGRATIONS:
+            if step.__name__ in done:
+                continue
+            db.execute("BEGIN")  # one transaction: the change and its bookkeeping row
+            try:
+                step(db)
+                db.execute("INSERT INTO _edgebench_migrations VALUES (?, ?)", (step.__name__, now()))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            applied.append(step.__name__)
+    finally:
+        db.isolation_level = saved
     return applied
 
 

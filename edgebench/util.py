@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import sys
 import tempfile
@@ -20,12 +22,16 @@ def quiet_output() -> Iterator[list[str]]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
+    python_level = io.StringIO()  # for writers holding sys.stdout/stderr objects rather than fds
+    logging.disable(logging.WARNING)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
             os.dup2(sink.fileno(), 1)
             os.dup2(sink.fileno(), 2)
-            yield captured
+            with contextlib.redirect_stdout(python_level), contextlib.redirect_stderr(python_level):
+                yield captured
         finally:
+            logging.disable(logging.NOTSET)
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(saved[0], 1)
@@ -34,6 +40,7 @@ def quiet_output() -> Iterator[list[str]]:
                 os.close(fd)
             sink.seek(0)
             captured.extend(sink.read().decode(errors="replace").splitlines())
+            captured.extend(python_level.getvalue().splitlines())
 
 
 def last_line(text: str, default: str = "") -> str:
