@@ -67,7 +67,10 @@ def builtin_devices_dir() -> Path:
     """The repository's top-level devices/ folder, installed as the package edgebench.profiles."""
     from importlib.resources import files
 
-    return Path(str(files("edgebench.profiles")))
+    try:
+        return Path(str(files("edgebench.profiles")))
+    except ModuleNotFoundError:  # running from a source checkout without installing
+        return Path(__file__).resolve().parent.parent / "devices"
 
 
 def user_devices_dir() -> Path:

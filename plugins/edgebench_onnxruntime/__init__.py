@@ -19,14 +19,14 @@ class OnnxRuntimeBackend(Backend):
     description = "ONNX Runtime, CPU execution provider; int8 = static QDQ, per-channel weights"
 
     def version(self) -> str:
-        try:
-            from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
+        try:
+            for needed in ("torch", "onnx", "onnxscript"):  # the exporter's side
+                version(needed)
             return version("onnxruntime")
-        except Exception:
-            raise BackendUnavailable(
-                "onnxruntime is not installed: pip install 'edgebench[onnx]'"
-            ) from None
+        except PackageNotFoundError as exc:
+            raise BackendUnavailable(f"{exc.name} is not installed: pip install 'edgebench[onnx]'") from None
 
     def cache_key(self) -> str:
         from importlib.metadata import version
