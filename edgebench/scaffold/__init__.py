@@ -1,0 +1,1 @@
+"""`edgebench plugin new`: write a plugin package skeleton (being written)."""
