@@ -74,6 +74,27 @@ class ModelSpec:
         return sum(p.numel() for p in self.build().parameters() if p.requires_grad)
 
     @cached_property
+    def fingerprint(self) -> str:
+        """Changes when the model's code or weights change: the artifact cache key uses it.
+
+        Hashes the weights file, the source file of the built module's class and, for a model
+        without weights, the tensors it builds (fixed kernels such as bicubic taps).
+        """
+        import inspect
+
+        module = self.build()
+        digest = hashlib.sha256(self.weights_sha.encode())
+        try:
+            digest.update(Path(inspect.getsourcefile(type(module)) or "").read_bytes())
+        except (OSError, TypeError):
+            digest.update(type(module).__qualname__.encode())
+        if self.weights is None:
+            for key, tensor in sorted(module.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    @cached_property
     def weights_sha(self) -> str:
         """Short content hash of the weights file ('none' without weights)."""
         if self.weights is None:
@@ -95,6 +116,7 @@ class Artifact:
 
     @property
     def size(self) -> int:
+        """The artifact file's size in bytes."""
         return self.path.stat().st_size
 
 
@@ -176,6 +198,8 @@ class NativeJob:
 
 @dataclass
 class CommandResult:
+    """What :meth:`Transport.run` returns: the remote command's exit status and its output."""
+
     returncode: int
     stdout: str
     stderr: str = ""
@@ -194,6 +218,7 @@ class Transport(ABC):
     plugin: str = ""
 
     def __init__(self, profile: "DeviceProfile"):
+        """Keep the device profile (``profile.options`` holds host, port, serial...); connect in :meth:`open`."""
         self.profile = profile
 
     def open(self) -> None:

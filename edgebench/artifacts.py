@@ -34,7 +34,7 @@ def artifact_key(spec: ModelSpec, backend: Backend, precision: str) -> str:
     parts = {
         "model": spec.name,
         "scale": spec.scale,
-        "weights": spec.weights_sha,
+        "model_fingerprint": spec.fingerprint,
         "backend": backend.name,
         "backend_key": backend.cache_key(),
         "precision": precision,

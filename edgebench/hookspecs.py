@@ -20,24 +20,44 @@ hookimpl = HookimplMarker("edgebench")
 
 @hookspec
 def edgebench_register_backends(register: Callable[[Backend], None]) -> None:
-    """Register runtimes: call ``register(backend)`` with a :class:`~edgebench.api.Backend` instance."""
+    """Register runtimes: call ``register(backend)`` with a :class:`~edgebench.api.Backend` instance.
+
+    One instance per runtime. Called the first time edgebench needs the backends (``run``,
+    ``backends``, ``plugins``); a backend whose runtime is missing still registers and says why
+    from ``version()``.
+    """
 
 
 @hookspec
 def edgebench_register_models(register: Callable[[ModelSpec], None]) -> None:
-    """Register super-resolution networks: call ``register(spec)`` with a :class:`~edgebench.api.ModelSpec`."""
+    """Register super-resolution networks: call ``register(spec)`` with a :class:`~edgebench.api.ModelSpec`.
+
+    Called the first time edgebench needs the models (``run``, ``models``, ``plugins``). Build
+    nothing here: ``spec.build`` is called only when a model is exported.
+    """
 
 
 @hookspec
 def edgebench_register_transports(register: Callable[[str, type[Transport]], None]) -> None:
-    """Register ways to reach a device: ``register("adb", AdbTransport)``; profiles name them."""
+    """Register ways to reach a device: ``register("adb", AdbTransport)``; profiles name them.
+
+    Pass the :class:`~edgebench.api.Transport` subclass, not an instance: edgebench creates one
+    per run from the device profile whose ``transport`` is that name.
+    """
 
 
 @hookspec
 def edgebench_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
-    """Register evaluation photo sets: call ``register(spec)`` with a :class:`~edgebench.api.DatasetSpec`."""
+    """Register evaluation photo sets: call ``register(spec)`` with a :class:`~edgebench.api.DatasetSpec`.
+
+    ``edgebench run --dataset NAME`` uses it; ``spec.load`` is called only then.
+    """
 
 
 @hookspec
 def edgebench_register_commands(cli: click.Group) -> None:
-    """Add commands to the ``edgebench`` CLI: ``@cli.command()`` on the group passed in."""
+    """Add commands to the ``edgebench`` CLI: ``@cli.command()`` on the group passed in.
+
+    Called when the CLI module is imported, for every command (``--help`` included): import
+    heavy modules inside the command, not here.
+    """

@@ -129,7 +129,8 @@ def test_listing_commands():
     out = invoke("backends").output
     assert "onnxruntime" in out and "1.32.0" in out
     assert "host" in invoke("devices").output
-    assert "yes" in invoke("devices", "--check").output
+    checked = invoke("devices", "--check", "host").output
+    assert "yes" in checked and "built-in" in checked and "pixel" not in checked
     rows = json.loads(invoke("plugins", "--all").output)
     assert {"onnxruntime", "builtin_transports", "builtin_datasets"} <= {r["name"] for r in rows}
     assert "builtin_transports" not in {r["name"] for r in json.loads(invoke("plugins").output)}

@@ -17,6 +17,7 @@ def test_wheel_contains_profiles_photos_weights_adapters_and_entry_points(tmp_pa
     assert "edgebench/runner.py" in names
     assert {f"edgebench/photos/{n}.png" for n in ("chelsea", "china", "flower", "grace_hopper", "rocket")} <= names
     assert "edgebench_onnxruntime/adapter_onnxruntime.py" in names
+    assert "edgebench/scaffold/template/pyproject.toml" in names
     weights = {n for n in names if n.startswith("edgebench_sr_models/weights/") and n.endswith(".pt")}
     assert {"edgebench_sr_models/weights/abpn_x3.pt", "edgebench_sr_models/weights/scsrn_x3.pt"} <= weights
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
