@@ -1,0 +1,254 @@
+"""torch -> .tflite with litert-torch: fp32, and full int8 through PT2E quantization.
+
+Recipe (DESIGN.md, "Tested dependency set"):
+
+* channel-last IO: the artifact takes ``1×H×W×3`` like the MAI challenge; the layout change is a
+  transpose the converter folds into the first and last convolutions;
+* int8: litert-torch's PT2E quantizer with symmetric per-channel int8 weights and min-max
+  activation observers, calibrated on the real photos the harness passes; every op is quantized
+  (adds, concatenations, pixel shuffle and layout ops share their input's parameters), then the
+  float input QUANTIZE / output DEQUANTIZE are removed so the model takes the 8-bit image as it
+  is (uint8, or int8 = uint8 - 128) and returns an 8-bit image;
+* no clamp in the graph: the output's fixed quantization range ``[0, 1]`` (scale 1/255) is the
+  clip, and fp32 outputs are clipped on the host.
+
+TFLite graphs from litert-torch have static shapes (a pixel shuffle becomes reshapes with
+constant shapes), so one artifact holds one *signature* per input size: the MAI size 360x640
+(the first, which ``benchmark_model`` runs by default) and the quick size 48x64, which is also the
+tile the runner adapter uses to run the model on photos of any size (tiles overlap by more than the
+network's receptive field, so tiled outputs equal whole-image outputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgebench import ModelSpec
+from edgebench.errors import ExportError
+
+EXPORT_REVISION = 1  # bump when the recipe changes: invalidates cached artifacts
+#: (height, width) of each signature; the first is the default one (MAI 2022: 360x640)
+SHAPES: tuple[tuple[int, int], ...] = ((360, 640), (48, 64))
+TILE = (48, 64)  # the signature used to run the model on quality photos of any size
+IO_TYPES = {"uint8": 3, "int8": 9}  # tflite TensorType values
+
+
+def signature_name(height: int, width: int) -> str:
+    return f"serving_{height}x{width}"
+
+
+def receptive_radius(module: Any) -> int:
+    """Upper bound of how far (in input pixels) one output pixel sees: the sum of conv radii."""
+    import torch
+
+    radius = 0
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            k, d = layer.kernel_size, layer.dilation
+            radius += max(d[0] * (k[0] - 1), d[1] * (k[1] - 1)) // 2 + 1  # +1: padding/stride slack
+    return max(radius, 1)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """litert-torch prints a progress tree and absl logs: keep them out of edgebench's output."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _nhwc(module: Any) -> Any:
+    import torch
+
+    class ChannelLast(torch.nn.Module):
+        """NHWC in, NHWC out, around edgebench's NCHW [0, 1] model convention."""
+
+        def __init__(self, wrapped: torch.nn.Module):
+            super().__init__()
+            self.wrapped = wrapped
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.wrapped(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+    return ChannelLast(module).eval()
+
+
+def _convert(modules: Any, path: Path, quant_config: Any = None) -> None:
+    """Convert ``modules(h, w) -> torch module`` at every shape in SHAPES into one file."""
+    import litert_torch
+    import torch
+
+    converter = litert_torch.Converter()
+    for h, w in SHAPES:
+        converter.signature(signature_name(h, w), modules(h, w), (torch.zeros(1, h, w, 3),))
+    edge = converter.convert(quant_config=quant_config) if quant_config else converter.convert()
+    edge.export(str(path))
+
+
+# -- int8 ---------------------------------------------------------------------------------------
+_SHARED_OPS = {"permute", "pixel_shuffle", "pixel_unshuffle", "repeat_interleave", "slice", "view", "reshape",
+               "unsqueeze", "squeeze", "expand", "clone", "transpose", "flatten", "contiguous", "select"}
+_MULTI_INPUT_OPS = {"add", "cat", "concat", "mul", "sub"}
+
+
+def _op_name(node: Any) -> str:
+    target = getattr(node.target, "__name__", str(node.target))
+    return target.split(".")[0]
+
+
+def _quantizer() -> Any:
+    """litert-torch's symmetric per-channel static quantizer, completed so that every op is int8."""
+    import torch
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+    from torchao.quantization.pt2e.quantizer import (
+        FixedQParamsQuantizationSpec,
+        QuantizationAnnotation,
+        QuantizationSpec,
+        SharedQuantizationSpec,
+    )
+
+    act = QuantizationSpec(dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
+                           is_dynamic=False, observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+    # the 8-bit image itself: value v in [0, 255] is v/255, i.e. int8 v - 128 (uint8 v)
+    image = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=1.0 / 255.0, zero_point=-128, quant_min=-128,
+                                         quant_max=127, qscheme=torch.per_tensor_affine)
+
+    def annotated(node: Any) -> Any:
+        return node.meta.get("quantization_annotation")
+
+    def annotate_rest(gm: torch.fx.GraphModule) -> None:
+        nodes = list(gm.graph.nodes)
+        for node in nodes:
+            if node.op != "call_function" or annotated(node) is not None:
+                continue
+            name = _op_name(node)
+            tensors = [a for a in node.args if isinstance(a, torch.fx.Node)]
+            if name == "cat" and node.args and isinstance(node.args[0], (list, tuple)):
+                tensors = [a for a in node.args[0] if isinstance(a, torch.fx.Node)]
+            if name in _SHARED_OPS and tensors:
+                src = tensors[0]
+                if src.op == "placeholder":
+                    qspec_in = image
+                elif annotated(src) is not None and annotated(src).output_qspec is not None:
+                    qspec_in = SharedQuantizationSpec(src)
+                else:
+                    qspec_in = act
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={src: qspec_in}, output_qspec=SharedQuantizationSpec((src, node)),
+                    _annotated=True)
+            elif name in _MULTI_INPUT_OPS and tensors:
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={t: act for t in tensors}, output_qspec=act, _annotated=True)
+        # the graph's output is the image: fix its range to [0, 1] (this is the clip)
+        for out in (n for n in nodes if n.op == "output"):
+            results = out.args[0] if isinstance(out.args[0], (list, tuple)) else [out.args[0]]
+            for node in results:
+                while isinstance(node, torch.fx.Node) and _op_name(node) in _SHARED_OPS:
+                    node = node.args[0]
+                ann = annotated(node) if isinstance(node, torch.fx.Node) else None
+                if ann is not None and ann.output_qspec is not None:
+                    ann.output_qspec = image
+
+    class FullInt8Quantizer(PT2EQuantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = super().annotate(model)
+            annotate_rest(model)
+            return model
+
+    return FullInt8Quantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+
+
+def _calibration_tensors(calibration: Sequence[np.ndarray]) -> list[Any]:
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)[None] / np.float32(255.0))
+            for img in calibration]
+
+
+def quantized_module(module: Any, calibration: Sequence[np.ndarray]) -> tuple[Any, Any]:
+    """PT2E: export (dynamic H/W), insert observers, calibrate on the photos, convert to q/dq."""
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = _quantizer()
+    h, w = torch.export.Dim("height", min=8, max=4096), torch.export.Dim("width", min=8, max=4096)
+    graph = torch.export.export(_nhwc(module), (torch.zeros(1, 48, 64, 3),),
+                                dynamic_shapes=({1: h, 2: w},)).module()
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for x in _calibration_tensors(calibration):
+            prepared(x)
+    return convert_pt2e(prepared, fold_quantize=False), quantizer
+
+
+def set_io_type(src: Path, dst: Path, io_type: str) -> None:
+    """Remove the float QUANTIZE/DEQUANTIZE at the model's edges: 8-bit image in, 8-bit image out."""
+    from ai_edge_litert import _pywrap_modify_model_interface as modify
+
+    code = IO_TYPES[io_type]
+    status = modify.modify_model_interface(str(src), str(dst), code, code)
+    if status != 0 or not dst.is_file():
+        raise ExportError(f"could not set the model's input/output to {io_type} (status {status})")
+
+
+def export_tflite(
+    module: Any, spec: ModelSpec, precision: str, calibration: Sequence[np.ndarray], path: Path,
+    io_type: str = "uint8",
+) -> dict[str, Any]:
+    import torch
+
+    module = module.eval()
+    meta: dict[str, Any] = {
+        "layout": "NHWC",
+        "signatures": {signature_name(h, w): [h, w] for h, w in SHAPES},
+        "default_signature": signature_name(*SHAPES[0]),
+        "tile": list(TILE),
+        "tile_signature": signature_name(*TILE),
+        "tile_margin": receptive_radius(module),
+    }
+    try:
+        if precision == "fp32":
+            with _quiet(), torch.no_grad():
+                _convert(lambda h, w: _nhwc(module), path)
+            meta.update(dtype="float32", range=[0.0, 1.0])
+        elif precision == "int8":
+            if not calibration:
+                raise ExportError(f"int8 export of {spec.name!r} needs calibration images")
+            from litert_torch.quantize.quant_config import QuantConfig
+
+            with _quiet(), tempfile.TemporaryDirectory() as tmp:
+                qmodule, quantizer = quantized_module(module, calibration)
+                float_io = Path(tmp) / "float_io.tflite"
+                _convert(lambda h, w: qmodule, float_io, QuantConfig(pt2e_quantizer=quantizer))
+                set_io_type(float_io, path, io_type)
+            meta.update(dtype=io_type, range=[0, 255], zero_point=0 if io_type == "uint8" else -128,
+                        scale=1.0 / 255.0, calibration_images=len(calibration),
+                        quantization="PT2E static: symmetric per-channel int8 weights, min-max int8 "
+                                     "activations; 8-bit image in and out (scale 1/255)")
+        else:
+            raise ExportError(f"tflite backend has no precision {precision!r}")
+    except ExportError:
+        raise
+    except Exception as exc:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        raise ExportError(f"cannot export {spec.name!r} to TFLite {precision}: {type(exc).__name__}: "
+                          f"{lines[0] if lines else ''}") from None
+    return meta
