@@ -54,8 +54,14 @@ def _stats(match: re.Match) -> dict[str, float]:
 
 
 def parse_op_profile(text: str) -> list[dict[str, Any]]:
-    """Rows of the first "Run Order" table (per op, in execution order)."""
-    lines = text.splitlines()
+    """Rows of the regular runs' "Run Order" table (per op, in execution order).
+
+    Newer tools print a first "Run Order" table for the initialization (ModifyGraphWithDelegate,
+    AllocateTensors): the per-op table is the one after "Operator-wise Profiling Info for Regular
+    Benchmark Runs" (the only one in older outputs).
+    """
+    marker = text.find("Operator-wise Profiling Info for Regular Benchmark Runs")
+    lines = text[marker:].splitlines() if marker >= 0 else text.splitlines()
     rows: list[dict[str, Any]] = []
     for i, line in enumerate(lines):
         banner = _TABLE_BANNER.match(line.strip())
@@ -94,8 +100,10 @@ def parse(text: str) -> dict[str, Any]:
     """Every figure in one benchmark_model output; raises BenchmarkOutputError without one."""
     if not text or not text.strip():
         raise BenchmarkOutputError("benchmark_model printed nothing")
-    runs = [_stats(m) for m in _STATS.finditer(text)]
-    starts = len(_STATS_START.findall(text))
+    # the op profiler's own "Timings (microseconds): count=..." summary is not a benchmark pass
+    timing_lines = [line for line in text.splitlines() if "Timings (microseconds)" not in line]
+    runs = [_stats(m) for line in timing_lines for m in _STATS.finditer(line)]
+    starts = sum(len(_STATS_START.findall(line)) for line in timing_lines)
     timings = _TIMINGS.search(text)
     if not runs and not timings:
         tail = text.strip().splitlines()[-1][:200]

@@ -16,8 +16,20 @@ DELEGATE_FLAGS = {
     "nnapi": ["--use_xnnpack=false", "--use_nnapi=true"],
     "gpu": ["--use_xnnpack=false", "--use_gpu=true"],
 }
-NOT_AVAILABLE = ("not supported", "failed to create", "could not create", "delegate is not available",
+NOT_AVAILABLE = ("unsupported", "not supported", "failed to create", "could not create", "delegate is not available",
                  "unrecognized flag", "is not a valid flag", "failed to apply")
+
+
+def model_nodes(path: Path) -> int | None:
+    """Nodes of the artifact's default subgraph (what the delegate line's "out of M" counts)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        interpreter = Interpreter(model_path=str(path),
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        return int(interpreter._interpreter.NumNodes())
+    except Exception:
+        return None
 
 
 def benchmark_argv(binary: str, model: str, job: NativeJob, settings: dict[str, Any], affinity: str | None) -> list[str]:
@@ -62,6 +74,10 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         argv = benchmark_argv(remote_binary, model, job, settings, profile.affinity)
         proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         text = (proc.stdout or "") + "\n" + (proc.stderr or "")
+        if proc.returncode in (126, 127):  # the shell could not start it
+            last = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            raise BackendUnavailable(f"benchmark_model {remote_binary} cannot be started on device {profile.name!r} "
+                                     f"(exit status {proc.returncode}: {last[-1] if last else 'no output'})")
         missing = _delegate_missing(job, text)
         if missing:
             raise BackendUnavailable(f"delegate {job.delegate!r} is not available on device {profile.name!r}: {missing}")
@@ -73,6 +89,9 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         if job.delegate not in ("cpu", "xnnpack") and not parsed["delegation"]:
             raise BackendUnavailable(f"delegate {job.delegate!r} took no node on device {profile.name!r} "
                                      "(benchmark_model printed no 'Replacing ... node(s) with delegate' line)")
+        for entry in parsed["delegation"]:  # older tools do not print the total: count it on the host
+            if entry["total"] is None:
+                entry["total"] = model_nodes(job.artifact.path)
         result = to_result(parsed)
         result["env"] = {"command": argv, "affinity": profile.affinity, "exit_status": proc.returncode,
                          "binary": binary}
