@@ -39,6 +39,8 @@ class Settings:
     min_time: float = 0.0
     max_time: float = 120.0
     cooldown: float = 0.0
+    cool_to: float | None = None  # wait before each measurement until the device is below this (°C)
+    cool_timeout: float = 300.0  # ... but no longer than this (s); a run that starts hot is flagged
     threads: int | None = None  # None: the device profile's
     dataset: str = "bundled"
     quality_images: int | None = None  # None: all images of the dataset
@@ -219,6 +221,7 @@ class Harness:
         self.reporter.phase(job, "export")
         artifact = self.cache.get(job.model, job.backend, job.precision,
                                   on_export=lambda: self.reporter.phase(job, "exporting"))
+        cooled = self._cool_down(job, session)
         native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads,
                                                       {"settings": asdict(self.settings)}))
         if native is not None:
@@ -229,10 +232,19 @@ class Harness:
             self.reporter.phase(job, "measuring")
             result, outputs = self._run_runner(job, artifact, session)
             quality = self._score(job, outputs) if outputs is not None else None
-        row = self._row(job, artifact, result, quality)
+        row = self._row(job, artifact, result, quality, cooled)
         self.store.add_result(self.run_id, row)
         self.reporter.done(job, row)
         return row
+
+    def _cool_down(self, job: Job, session: DeviceSession) -> dict[str, Any] | None:
+        """Wait until the device is below ``cool_to`` (when asked and the profile has thermal zones)."""
+        if self.settings.cool_to is None or not self.profile.thermal:
+            return None
+        from .thermal import cool_down
+
+        self.reporter.phase(job, f"cooling below {self.settings.cool_to:g} °C")
+        return cool_down(session.transport, self.settings.cool_to, self.settings.cool_timeout).to_dict()
 
     def _quality_set(self, scale: int) -> tuple[str, list[np.ndarray], Path]:
         if scale not in self._quality:
@@ -306,9 +318,13 @@ class Harness:
         scores = score_images(outputs, hrs, job.model.scale)
         return {**scores, "dataset": label, "n_images": len(hrs)}
 
-    def _row(self, job: Job, artifact: Artifact, result: dict[str, Any], quality: dict[str, Any] | None) -> dict:
+    def _row(self, job: Job, artifact: Artifact, result: dict[str, Any], quality: dict[str, Any] | None,
+             cooled: dict[str, Any] | None = None) -> dict:
         summary = stats.summarize(result["timings_ms"], result.get("first_ms"))
-        warnings = stats.check(summary, result.get("thermal"))
+        thermal = dict(result.get("thermal") or {})
+        if cooled is not None:
+            thermal["cooldown"] = cooled
+        warnings = stats.check(summary, thermal)
         memory = result.get("memory", {})
         base, after = memory.get("baseline", {}), memory.get("after_timing", memory.get("end", {}))
         peak = None
@@ -325,7 +341,7 @@ class Harness:
             "init_ms": result.get("init_ms"), "timings": result["timings_ms"],
             "warmup": result.get("warmup_ms", []), "mem_peak_bytes": peak,
             "mem_source": memory.get("source", after.get("source", "VmHWM")), "memory": memory,
-            "thermal": result.get("thermal", {}), "runtime": result.get("runtime", {}),
+            "thermal": thermal, "runtime": result.get("runtime", {}),
             "environment": result.get("env", {}), "warnings": [w.to_dict() for w in warnings],
             "quality_on": result.get("quality_on", "device") if quality else None,
             "extra": {k: v for k, v in result.items() if k in ("op_profile", "native")},

@@ -45,6 +45,12 @@ def median_ci(sorted_values: Sequence[float], confidence: float = 0.95) -> tuple
     if n < 6:  # too few runs for a 95 % interval: report the full range
         return sorted_values[0], sorted_values[-1]
     alpha = 1.0 - confidence
+    if n > 200:  # normal approximation of the binomial: equal to the exact ranks from n = 50 on, and
+        # the exact sum below would overflow (2^n) for the thousands of timings a pooled row has
+        z = statistics.NormalDist().inv_cdf(1 - alpha / 2)
+        lo = math.floor(n / 2 - z * math.sqrt(n) / 2) - 1
+        hi = math.ceil(1 + n / 2 + z * math.sqrt(n) / 2) - 1
+        return sorted_values[max(lo, 0)], sorted_values[min(hi, n - 1)]
     # smallest k with P(Binomial(n, 1/2) <= k-1) >= alpha/2 bounds the interval from below
     cdf, k = 0.0, 0
     while k < n:
@@ -114,11 +120,19 @@ def check(summary: dict[str, Any], thermal: dict[str, dict[str, float]] | None =
         warnings.append(Warning_(
             "few-runs", f"only {summary['n_runs']} timed runs: the median's interval is the full range",
             "use --runs 10 or more"))
+    cooled = (thermal or {}).get("cooldown")
+    if cooled and not cooled.get("reached", True):
+        peak = max((cooled.get("end") or {}).values(), default=None)
+        warnings.append(Warning_(
+            "hot-start", f"device was still {peak:.1f} °C after waiting {cooled['waited_s']:.0f} s "
+            f"for it to cool below {cooled['threshold_c']:g} °C" if peak is not None else
+            f"device did not cool below {cooled['threshold_c']:g} °C in {cooled['waited_s']:.0f} s",
+            "the device may throttle: let it cool longer (--cool-timeout) or improve its cooling"))
     rise = temperature_rise(thermal)
     if rise is not None and rise >= HOT_RISE_C:
         warnings.append(Warning_(
             "thermal", f"device warmed by {rise:.1f} °C during the measurement",
-            "throttling may have slowed later runs; use --cooldown"))
+            "throttling may have slowed later runs; use --cool-to to start each measurement cool"))
     return warnings
 
 
@@ -127,3 +141,147 @@ def temperature_rise(thermal: dict[str, dict[str, float]] | None) -> float | Non
         return None
     rises = [thermal["after"][k] - v for k, v in thermal["before"].items() if k in thermal["after"]]
     return max(rises) if rises else None
+
+
+# -- drift, pooling, comparison (leaderboard and `edgebench compare`) ----------------------------
+
+DRIFT_LIMIT = 0.10  # last third of runs >= 10 % slower than the first third: throttling suspected
+RUN_SPREAD_LIMIT = 0.05  # per-run medians of one configuration spread by >= 5 % (CV)
+
+
+def drift(timings_ms: Sequence[float]) -> Warning_ | None:
+    """Flag a steady slowdown over the timed runs, the usual mark of thermal throttling.
+
+    Works without temperature sensors: compares the median of the last third of the runs (in the
+    order they ran) with the median of the first third; the difference must be >= 10 % and
+    significant (Mann-Whitney U, p < 0.01). Needs at least 9 runs.
+    """
+    n = len(timings_ms)
+    if n < 9:
+        return None
+    third = n // 3
+    head, tail = timings_ms[:third], timings_ms[-third:]
+    first, last = statistics.median(head), statistics.median(tail)
+    if first <= 0 or last / first - 1 < DRIFT_LIMIT:
+        return None
+    if mann_whitney(head, tail).p >= 0.01:  # noisy runs can differ by 10 % by chance: not a trend
+        return None
+    return Warning_(
+        "drift", f"the last third of the runs is {last / first - 1:.0%} slower than the first third",
+        "thermal throttling or a growing background load; use --cooldown and check the device temperature")
+
+
+def pool(groups: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Combine repeated results of one configuration (each a list of raw timings in ms).
+
+    The median is that of every raw timing pooled together. Its interval covers both the sampling
+    error of the pooled timings (order statistics) and the run-to-run spread: with two or more
+    results it is widened to the order-statistics interval of the per-result medians (for fewer
+    than 6 results that is their full range), so a shift between runs is never hidden.
+    """
+    groups = [g for g in groups if g]
+    if not groups:
+        raise ValueError("nothing to pool")
+    values = [v for g in groups for v in g]
+    values.sort()
+    lo, hi = median_ci(values)
+    run_medians = sorted(statistics.median(g) for g in groups)
+    out: dict[str, Any] = {"median_ms": statistics.median(values), "n_runs": len(values),
+                           "n_pooled": len(groups), "run_medians": run_medians, "run_cv": 0.0}
+    if len(groups) > 1:
+        run_lo, run_hi = median_ci(run_medians)
+        lo, hi = min(lo, run_lo), max(hi, run_hi)
+        mean = statistics.fmean(run_medians)
+        var = sum((m - mean) ** 2 for m in run_medians) / (len(run_medians) - 1)  # floats: fast on big boards
+        out["run_cv"] = math.sqrt(var) / mean if mean else 0.0
+    out["ci_low_ms"], out["ci_high_ms"] = lo, hi
+    return out
+
+
+def run_spread(pooled: dict[str, Any]) -> Warning_ | None:
+    """Warn when the per-result medians of a pooled configuration disagree."""
+    if pooled["n_pooled"] < 2 or pooled["run_cv"] < RUN_SPREAD_LIMIT:
+        return None
+    meds = pooled["run_medians"]
+    return Warning_(
+        "run-spread", f"medians of the {len(meds)} pooled results spread by {pooled['run_cv']:.0%} "
+        f"({meds[0]:#.3g}–{meds[-1]:#.3g} ms)",
+        "the machine changed between runs (temperature, load, governor); use --cooldown, pin cores, rerun")
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    u: float  # U of the first sample: how often a value of `a` beats (is above) one of `b`
+    p: float  # two-sided p-value
+    method: str  # "exact" or "normal"
+
+
+def _u_distribution(m: int, n: int) -> list[int]:
+    """Counts of each U value (0..m·n) under H0 without ties: the Gaussian binomial [m+n, m]_q."""
+    poly = [1]
+    for i in range(1, m + 1):
+        # multiply by (1 - q^(n+i)) ...
+        grown = poly + [0] * (n + i)
+        for k in range(len(poly)):
+            grown[k + n + i] -= poly[k]
+        # ... and divide exactly by (1 - q^i): running sums with stride i
+        for k in range(i, len(grown)):
+            grown[k] += grown[k - i]
+        poly = grown[: m * n + 1] if len(grown) > m * n + 1 else grown
+    return poly[: m * n + 1]
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> MannWhitney:
+    """Two-sided Mann-Whitney U test (no distribution assumed; pure Python).
+
+    Exact p-value for small samples without ties, else the normal approximation with tie and
+    continuity corrections.
+    """
+    m, n = len(a), len(b)
+    if not m or not n:
+        raise ValueError("Mann-Whitney U needs two non-empty samples")
+    ranked = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks = [0.0] * len(ranked)
+    ties = 0.0
+    i = 0
+    while i < len(ranked):  # average ranks over ties
+        j = i
+        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    rank_sum_a = sum(r for r, (_, g) in zip(ranks, ranked) if g == 0)
+    u = rank_sum_a - m * (m + 1) / 2
+    if ties == 0 and m * n * min(m, n) <= 200_000:
+        counts = _u_distribution(m, n)
+        total = sum(counts)
+        k = int(round(u))
+        low, high = sum(counts[: k + 1]) / total, sum(counts[k:]) / total
+        return MannWhitney(u, min(1.0, 2 * min(low, high)), "exact")
+    mu = m * n / 2
+    var = m * n / 12 * ((m + n + 1) - ties / ((m + n) * (m + n - 1)))
+    if var <= 0:  # every value identical
+        return MannWhitney(u, 1.0, "normal")
+    z = (abs(u - mu) - 0.5) / math.sqrt(var)
+    return MannWhitney(u, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2))), "normal")
+
+
+def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], confidence: float = 0.95,
+                       n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of median(b) / median(a), resampling each sample on its own.
+
+    Seeded, so the same data always gives the same interval.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ma = np.median(xa[rng.integers(0, len(xa), (n_boot, len(xa)))], axis=1)
+    mb = np.median(xb[rng.integers(0, len(xb), (n_boot, len(xb)))], axis=1)
+    ratios = mb / ma
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(ratios, [tail, 100 - tail])
+    return float(lo), float(hi)

@@ -84,6 +84,19 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX results_run ON results(run_id)")
 
 
+@migration
+def m002_uids(db: sqlite3.Connection) -> None:
+    # A random id on every run and result that travels with `edgebench export`, so importing the
+    # same results twice, or boards from several machines, never duplicates a row. A trigger fills
+    # it for rows inserted without one (the harness), imports keep the exported id.
+    for table in ("runs", "results"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN uid TEXT")
+        db.execute(f"UPDATE {table} SET uid = lower(hex(randomblob(16)))")
+        db.execute(f"CREATE UNIQUE INDEX {table}_uid ON {table}(uid)")
+        db.execute(f"""CREATE TRIGGER {table}_uid_default AFTER INSERT ON {table} WHEN NEW.uid IS NULL
+                       BEGIN UPDATE {table} SET uid = lower(hex(randomblob(16))) WHERE id = NEW.id; END""")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -3,8 +3,9 @@
 # Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f scripts/setup-test-endpoints.sh ]; then
-    bash scripts/setup-test-endpoints.sh   # adb, sshd, socat, qemu + the cached arm64 userland
+bash scripts/setup-test-endpoints.sh   # adb, sshd, socat, qemu + the cached arm64 userland
+if [ "$(id -u)" = 0 ]; then
+    bash scripts/install-browser.sh    # headless chromium for the HTML leaderboard test
 fi
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 python3 -m pytest "$@"

@@ -126,3 +126,28 @@ def test_run_on_a_board_behind_a_serial_console(board):
     finally:
         store.close()
     assert row["device"] == "serial-test" and row["psnr"] > 20 and row["n_runs"] >= 1
+
+
+def test_cool_to_waits_for_the_device_and_flags_a_hot_start(phone):
+    from pathlib import Path
+
+    phone.write_profile(Path(user_devices()))
+    phone.endpoint.set_temperature(0, 82.0, "cpu-thermal")
+    hot = invoke("run", "--device", "pixel-test", *QUICK, "--cool-to", "60", "--cool-timeout", "1")
+    assert hot.exit_code == 0, hot.output
+    phone.endpoint.set_temperature(0, 41.0, "cpu-thermal")
+    cool = invoke("run", "--device", "pixel-test", *QUICK, "--cool-to", "60")
+    assert cool.exit_code == 0, cool.output
+
+    store = Store.open(os.environ["EDGEBENCH_DB"])
+    try:
+        first, second = store.results()
+    finally:
+        store.close()
+    assert first["thermal"]["cooldown"]["reached"] is False
+    assert first["thermal"]["cooldown"]["end"] == {"thermal_zone0:cpu-thermal": 82.0}
+    assert "hot-start" in [w["code"] for w in first["warnings"]]
+    assert second["thermal"]["cooldown"]["reached"] is True
+    assert "hot-start" not in [w["code"] for w in second["warnings"]]
+    board = invoke("leaderboard", "--format", "json", "--latest").output
+    assert "hot-start" not in board  # the latest result started cool
