@@ -302,7 +302,9 @@ class Harness:
         """Quality from the identical artifact run on the host (for native-tool devices)."""
         from .transports.local import LocalTransport
 
-        host = DeviceProfile(name="host", transport="local", python="{python}")
+        host = DeviceProfile(name="host", transport="local", python="{python}", delegates=("cpu", "xnnpack"))
+        if job.delegate not in host.delegates:  # same artifact, but the device's accelerator is not here
+            job = Job(job.model, job.backend, job.precision, _default_delegate(job.backend, host))
         session = DeviceSession(host, LocalTransport(host))
         session.open()
         try:
