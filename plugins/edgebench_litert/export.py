@@ -218,6 +218,14 @@ def _quantizer() -> Any:
     def is_tensor(node: Any) -> bool:
         return isinstance(node.meta.get("val"), torch.Tensor) or node.op in ("placeholder", "get_attr")
 
+    def from_image(node: Any) -> bool:
+        """The node is the input image, or slices / layout changes of it."""
+        while isinstance(node, torch.fx.Node) and node.op == "call_function" and _op_name(node) in _SHARED_OPS:
+            node = node.args[0]
+        if isinstance(node, torch.fx.Node) and node.op == "call_function" and _op_name(node) in ("cat", "concat"):
+            return all(from_image(t) for t in node.args[0])
+        return isinstance(node, torch.fx.Node) and node.op == "placeholder"
+
     def annotate_rest(gm: torch.fx.GraphModule) -> None:
         nodes = list(gm.graph.nodes)
         for node in nodes:
@@ -239,6 +247,10 @@ def _quantizer() -> Any:
                 node.meta["quantization_annotation"] = QuantizationAnnotation(
                     input_qspec_map={src: qspec_in}, output_qspec=SharedQuantizationSpec((src, node)),
                     _annotated=True)
+            elif name in ("cat", "concat") and tensors and all(from_image(t) for t in tensors):
+                # pieces of the input image (bicubic's edge padding): TFLite wants one scale, the image's
+                node.meta["quantization_annotation"] = QuantizationAnnotation(
+                    input_qspec_map={t: image for t in tensors}, output_qspec=image, _annotated=True)
             elif name in _MULTI_INPUT_OPS and tensors:
                 node.meta["quantization_annotation"] = QuantizationAnnotation(
                     input_qspec_map={t: act for t in tensors}, output_qspec=act, _annotated=True)
