@@ -10,8 +10,11 @@ little. The paper gives the idea but not the constants; ours:
   tensor, asymmetric uint8 with an exponential moving min/max (as QUInt8 min-max calibration);
   straight-through gradients.
 * weight clipping (``clip=True``): weights pass through ``clamp(w, -c, c)`` before fake
-  quantization, with ``c = clip_sigma · std`` of the layer's float weights at the start of
-  QAT (default 3σ), so rare outliers no longer stretch the int8 range.
+  quantization, with ``c = clip_ratio · max|w|`` of the layer's float weights at the start of
+  QAT (default 1.0: QAT may not widen a layer's range, so no new outlier stretches the int8
+  grid). A σ-based bound (e.g. 3σ) was tried first and destroys SCSRN: its output convolution
+  carries the nearest-neighbour identity taps (1.0 among weights of σ ≈ 0.06), which are
+  exactly the "outliers" such a bound clips.
 * regularisation (``clip=True``): ``reg_weight · mean over layers of mean over channels of
   ((max_c + min_c) / (2 max|w|_c))²`` — zero when each channel's range is symmetric about 0 —
   plus ``reg_weight · mean(relu(|w| - c)²)``, which pulls clipped weights back into the range.
@@ -88,14 +91,14 @@ class QATState:
     reg_weight: float = 0.0
 
 
-def prepare(module: nn.Module, clip: bool, clip_sigma: float = 3.0, reg_weight: float = 1e-2) -> QATState:
+def prepare(module: nn.Module, clip: bool, clip_ratio: float = 1.0, reg_weight: float = 1e-2) -> QATState:
     """Attach fake quantization (and clipping) to every Conv2d of ``module``, in place."""
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m.weight.requires_grad]
     clips: list[float | None] = []
     acts: list[ActQuant] = []
     handles = []
     for layer in convs:
-        c = float(clip_sigma * layer.weight.detach().std()) if clip else None
+        c = float(clip_ratio * layer.weight.detach().abs().max()) if clip else None
         clips.append(c)
         parametrize.register_parametrization(layer, "weight", WeightQuant(c))
         act = ActQuant()

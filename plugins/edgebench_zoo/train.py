@@ -199,6 +199,7 @@ def train_model(
         "mode": "qat-" + qat if qat else ("contrastive-distillation" if teacher is not None else "l1"),
         "device": device or training.default_device(),
         "wall_s": round(result.wall_s, 1),
+        "resumed_from": result.resumed_from,
         "final_loss": result.loss,
         "eval": scores,
         "eval_images": len(pairs),
