@@ -26,6 +26,7 @@ network's receptive field, so tiled outputs equal whole-image outputs).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import tempfile
@@ -37,7 +38,7 @@ import numpy as np
 from edgebench import ModelSpec
 from edgebench.errors import ExportError
 
-EXPORT_REVISION = 2  # bump when the recipe changes: invalidates cached artifacts
+EXPORT_REVISION = 3  # bump when the recipe changes: invalidates cached artifacts
 #: (height, width) of each signature; the first is the default one (MAI 2022: 360x640)
 SHAPES: tuple[tuple[int, int], ...] = ((360, 640), (48, 64))
 TILE = (48, 64)  # the signature used to run the model on quality photos of any size
@@ -254,6 +255,14 @@ def _quantizer() -> Any:
             elif name in _MULTI_INPUT_OPS and tensors:
                 node.meta["quantization_annotation"] = QuantizationAnnotation(
                     input_qspec_map={t: act for t in tensors}, output_qspec=act, _annotated=True)
+        # ops annotated by litert-torch (convs) that read the image: no requantization of the image
+        for node in nodes:
+            ann = annotated(node)
+            if ann is None or not ann.input_qspec_map:
+                continue
+            for src in list(ann.input_qspec_map):
+                if src.op != "placeholder" and from_image(src) and _op_name(src) in _SHARED_OPS:
+                    ann.input_qspec_map[src] = image
         # the graph's output is the image: fix its range to [0, 1] (this is the clip)
         for out in (n for n in nodes if n.op == "output"):
             results = out.args[0] if isinstance(out.args[0], (list, tuple)) else [out.args[0]]
@@ -270,7 +279,10 @@ def _quantizer() -> Any:
             annotate_rest(model)
             return model
 
-    return FullInt8Quantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    # min-max activation observers (litert-torch defaults to histograms, which clip SR residuals)
+    config = dataclasses.replace(config, input_activation=act, output_activation=act)
+    return FullInt8Quantizer().set_global(config)
 
 
 def _calibration_tensors(calibration: Sequence[np.ndarray]) -> list[Any]:
