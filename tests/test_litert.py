@@ -143,3 +143,18 @@ def test_one_run_puts_tflite_beside_onnxruntime_on_the_leaderboard():
     assert got == {("tflite", "fp32"), ("tflite", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
     assert all(r["psnr"] > 20 and r["median_ms"] > 0 for r in rows)
     assert len({r["run_id"] for r in rows if "run_id" in r}) <= 1
+
+
+@pytest.mark.parametrize("name", ["abpn", "scsrn"])
+def test_trained_model_int8_loses_at_most_015_db(name, edgebench_store):
+    from edgebench.plugins import models
+
+    spec = models.get(name)
+    if spec.weights_sha == "missing":
+        pytest.skip(f"{name} weights not trained yet ({spec.weights})")
+    # all bundled eval photos, each run by the artifact itself (tiled); timing at the quick size
+    fp32 = measure_one(name, "tflite", "fp32", store=edgebench_store, quality_images=None, runs=3)
+    int8 = measure_one(name, "tflite", "int8", store=edgebench_store, quality_images=None, runs=3)
+    assert fp32["n_images"] == int8["n_images"] >= 4
+    assert fp32["psnr"] > 26, fp32["psnr"]
+    assert fp32["psnr"] - int8["psnr"] <= 0.15, (fp32["psnr"], int8["psnr"])
