@@ -158,3 +158,24 @@ def test_trained_model_int8_loses_at_most_015_db(name, edgebench_store):
     assert fp32["n_images"] == int8["n_images"] >= 4
     assert fp32["psnr"] > 26, fp32["psnr"]
     assert fp32["psnr"] - int8["psnr"] <= 0.15, (fp32["psnr"], int8["psnr"])
+
+
+def test_benchmark_binary_option_reaches_the_phone(edgebench_phone, tmp_path, monkeypatch):
+    monkeypatch.delenv("EDGEBENCH_BENCHMARK_BINARY", raising=False)
+    phone = edgebench_phone
+    devices = tmp_path / "profiles"
+    devices.mkdir()
+    options = "\n".join(f"{k} = {json.dumps(v)}" for k, v in phone.options.items())
+    (devices / "virtual-phone.toml").write_text(
+        f'name = "virtual-phone"\ntransport = "adb"\npython = {json.dumps(phone.python)}\n'
+        f'delegates = ["cpu", "xnnpack"]\n[options]\n{options}\n')
+    assert "--benchmark-binary" in invoke_cli("run", "--help").output
+    with registered(Models()):
+        args = ("run", "--quick", "-d", "virtual-phone", "--devices-dir", str(devices), "-m", SPEC.name,
+                "-b", "tflite", "-p", "int8", "--no-quality")
+        missing = invoke_cli(*args)  # no binary anywhere: skipped with the reason
+        assert "set options.benchmark_model in its profile or $EDGEBENCH_BENCHMARK_BINARY" in missing.output
+        broken = invoke_cli(*args, "--benchmark-binary", "/bin/true")  # pushed, run, prints no figure
+    assert broken.exit_code != 0
+    assert "Error: device 'virtual-phone': benchmark_model printed nothing" in broken.output
+    assert "EDGEBENCH_BENCHMARK_BINARY" not in __import__("os").environ

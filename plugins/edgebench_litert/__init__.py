@@ -87,3 +87,36 @@ class LiteRTBackend(Backend):
 def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
     register(LiteRTBackend())
 
+
+@hookimpl
+def edgebench_register_commands(cli):  # type: ignore[no-untyped-def]
+    """Add ``--benchmark-binary`` to ``edgebench run`` (the binary this plugin's native path pushes)."""
+    import functools
+
+    import click
+
+    run = cli.commands.get("run")
+    if run is None or any(p.name == "benchmark_binary" for p in run.params):
+        return
+    run.params.append(click.Option(
+        ["--benchmark-binary"], type=click.Path(dir_okay=False), default=None,
+        help=f"tflite on Android: TFLite's benchmark_model binary to push and run (default: the device "
+             f"profile's options.benchmark_model, or ${BINARY_ENV})."))
+    original = run.callback
+
+    @functools.wraps(original)
+    def callback(*args, benchmark_binary=None, **kwargs):  # type: ignore[no-untyped-def]
+        if benchmark_binary is None:
+            return original(*args, **kwargs)
+        saved = os.environ.get(BINARY_ENV)
+        os.environ[BINARY_ENV] = str(Path(benchmark_binary).expanduser().resolve())
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if saved is None:
+                os.environ.pop(BINARY_ENV, None)
+            else:
+                os.environ[BINARY_ENV] = saved
+
+    run.callback = callback
+
