@@ -5,7 +5,7 @@ Imported only when a backend exports (it imports torch, executorch and torchao).
 ExecuTorch: ``torch.export`` with dynamic height/width (bounded, see :data:`MAX_SIDE`: the
 ExecuTorch memory planner sizes the buffers outside the delegate for the upper bound), int8 by
 PT2E static quantization with the XNNPACK quantizer (symmetric per-channel int8 weights, int8
-activations, calibrated on the real photos the harness passes), lowered with
+activations with min-max observers, calibrated on the real photos the harness passes), lowered with
 ``to_edge_transform_and_lower`` and the ``XnnpackPartitioner``. The lowered program is counted:
 how many graph nodes XNNPACK took and which operators stayed on ExecuTorch's portable CPU kernels.
 Every exported program is loaded and run once by the ExecuTorch runtime before it is accepted, so
@@ -32,7 +32,7 @@ from edgebench import ModelSpec
 from edgebench.errors import ExportError
 from edgebench.util import last_line, quiet_output
 
-EXPORT_REVISION = 1  # bump when a recipe changes: invalidates cached artifacts
+EXPORT_REVISION = 2  # bump when a recipe changes: invalidates cached artifacts
 MAX_SIDE = 720  # default largest low-resolution height/width of an ExecuTorch artifact (MAI, DIV2K LR x3 fit)
 MIN_SIDE = 4
 QENGINE = "qnnpack"  # PyTorch Mobile's quantized engine
@@ -108,18 +108,32 @@ def _torch_export(module: Any, spec: ModelSpec, what: str) -> Any:
     raise ExportError(f"cannot lower {spec.name!r} to ExecuTorch ({what}): torch.export failed: {failure}")
 
 
+def quantization_config() -> Any:
+    """The XNNPACK quantizer's symmetric per-channel static config, with min-max activation observers.
+
+    Its default histogram observers clip activation outliers; on SR networks, whose outputs must keep
+    every grey level, that cost ABPN 0.27 dB against 0.09 dB with min-max on the bundled photos.
+    """
+    import dataclasses
+
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+    from torchao.quantization.pt2e import MinMaxObserver
+
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    activation = dataclasses.replace(config.input_activation,
+                                     observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+    return dataclasses.replace(config, input_activation=activation, output_activation=activation)
+
+
 def _quantize_pt2e(module: Any, spec: ModelSpec, calibration: Sequence[np.ndarray]) -> Any:
     import torch
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if not calibration:
         raise ExportError(f"int8 ExecuTorch export of {spec.name!r} needs calibration images")
     graph = _torch_export(module, spec, "int8").module()
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    quantizer = XNNPACKQuantizer().set_global(quantization_config())
     error: Exception | None = None
     with _quiet() as log:
         try:
@@ -203,7 +217,7 @@ def export_pte(module: Any, spec: ModelSpec, precision: str, calibration: Sequen
     elif precision == "int8":
         graph = _quantize_pt2e(module, spec, calibration)
         meta.update(quantization="PT2E static, XNNPACK quantizer: symmetric per-channel int8 weights, int8 "
-                                 "activations (histogram observers)", calibration_images=len(calibration))
+                                 "activations (min-max observers)", calibration_images=len(calibration))
     else:
         raise ExportError(f"executorch backend has no precision {precision!r}")
     program = _torch_export(graph, spec, precision)
@@ -251,13 +265,13 @@ def _trace(module: Any, spec: ModelSpec, precision: str, refuse_warnings: bool =
 def _quantize_fx(module: Any, spec: ModelSpec, calibration: Sequence[np.ndarray]) -> Any:
     import torch
     from torch.ao.quantization import QConfig, QConfigMapping
-    from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+    from torch.ao.quantization.observer import MinMaxObserver, default_per_channel_weight_observer
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     if not calibration:
         raise ExportError(f"int8 PyTorch Mobile export of {spec.name!r} needs calibration images")
     torch.backends.quantized.engine = QENGINE
-    qconfig = QConfig(activation=HistogramObserver.with_args(reduce_range=False),
+    qconfig = QConfig(activation=MinMaxObserver.with_args(reduce_range=False),  # as for ExecuTorch
                       weight=default_per_channel_weight_observer)
     mapping = QConfigMapping().set_global(qconfig)
     error: Exception | None = None
@@ -290,7 +304,7 @@ def export_ptl(module: Any, spec: ModelSpec, precision: str, calibration: Sequen
         graph = _quantize_fx(copy.deepcopy(module), spec, calibration)
         meta.update(qengine=QENGINE, calibration_images=len(calibration),
                     quantization=f"FX graph mode static ({QENGINE}): per-channel int8 weights, uint8 activations "
-                                 "(histogram observers)")
+                                 "(min-max observers)")
     else:
         raise ExportError(f"pytorch-mobile backend has no precision {precision!r}")
     with torch.no_grad():
