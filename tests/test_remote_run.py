@@ -42,6 +42,10 @@ def test_run_on_phone_pi_and_host_then_one_leaderboard(phone, pi):
         result = invoke("run", "--device", device, "--backend", backend, *QUICK)
         assert result.exit_code == 0, result.output
         assert "1 result(s) stored" in result.output
+    # the trained int8 models inside the arm64 userland too
+    result = invoke("run", "--device", "rpi-test", *QUICK, "--model", "abpn", "--model", "scsrn")
+    assert result.exit_code == 0, result.output
+    assert "3 result(s) stored" in result.output
 
     # each run removed its work dir from the device (onnxruntime may leave its own .ses file)
     assert not list((phone.endpoint.root / "data/local/tmp").glob("edgebench-*"))
@@ -56,7 +60,7 @@ def test_run_on_phone_pi_and_host_then_one_leaderboard(phone, pi):
     store = Store.open(os.environ["EDGEBENCH_DB"])
     try:
         runs = {r["device"]: r for r in store.runs()}
-        results = {r["device"]: r for r in store.results()}
+        results = {r["device"]: r for r in store.results("model = ?", ["bicubic"])}
     finally:
         store.close()
     assert runs["pixel-test"]["device_info"]["model"] == "Pixel 7"
@@ -68,6 +72,15 @@ def test_run_on_phone_pi_and_host_then_one_leaderboard(phone, pi):
     # the same int8 artifact gives the same pixels on every device
     assert results["rpi-test"]["psnr"] == pytest.approx(results["host"]["psnr"], abs=0.05)
     assert results["pixel-test"]["psnr"] == pytest.approx(results["host"]["psnr"], abs=0.05)
+    store = Store.open(os.environ["EDGEBENCH_DB"])
+    try:
+        last_pi_run = max(r["id"] for r in store.runs() if r["device"] == "rpi-test")
+        on_pi = {r["model"]: r for r in store.results("run_id = ?", [last_pi_run])}
+    finally:
+        store.close()
+    assert set(on_pi) == {"bicubic", "abpn", "scsrn"}
+    assert all(r["environment"]["machine"] == "aarch64" and r["precision"] == "int8" for r in on_pi.values())
+    assert on_pi["abpn"]["psnr"] > on_pi["bicubic"]["psnr"] and on_pi["scsrn"]["psnr"] > on_pi["bicubic"]["psnr"]
 
 
 class KillAfterFirst(SilentReporter):
