@@ -66,6 +66,22 @@ def _size(value: str) -> tuple[int, int]:
         raise click.BadParameter(f"{value!r} is not HEIGHTxWIDTH, e.g. 360x640") from None
 
 
+def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE strings -> profile options; VALUE is read as TOML (port=2222 is an int), else a string."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--device-option")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 @cli.command()
 @click.option("-d", "--device", default="host", show_default=True, help="Device profile name.")
 @click.option("-m", "--model", "models", multiple=True, help="Model(s) to measure (default: the default set).")
@@ -91,11 +107,15 @@ def _size(value: str) -> tuple[int, int]:
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="Per-model timeout on the device (s).")
 @click.option("--devices-dir", type=click.Path(file_okay=False, path_type=Path), multiple=True,
               help="Extra folder of device profiles.")
+@click.option("--serial", help="adb: the phone to use (serial, or host:port in TCP mode); overrides the profile.")
+@click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
+              help="Override one of the profile's [options] for this run, e.g. host=10.0.0.7 or port=2222.")
 @click.pass_context
 def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tuple[str, ...],
         precisions: tuple[str, ...], delegates: tuple[str, ...], threads: int | None, size: str, runs: int,
         warmup: int, min_time: float, cooldown: float, cool_to: float | None, cool_timeout: float, quick: bool, dataset: str, quality_images: int | None,
-        no_quality: bool, timeout: float, devices_dir: tuple[Path, ...]) -> None:
+        no_quality: bool, timeout: float, devices_dir: tuple[Path, ...], serial: str | None,
+        device_options: tuple[str, ...]) -> None:
     """Export, deploy and measure models on a device; store every result."""
     from .devices import get_profile
     from .harness import Harness, Settings, plan
@@ -104,6 +124,7 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
 
     height, width = _size(size)
     profile = get_profile(device, list(devices_dir))
+    profile.options.update(_option_overrides(device_options) | ({"serial": serial} if serial else {}))
     selected_backends = [backend_registry.get(b) for b in (backends or ("onnxruntime",))]
     selected_models = ([model_registry.get(m) for m in models] if models
                        else [m for m in model_registry.all().values() if m.default])

@@ -164,3 +164,23 @@ def test_cool_to_waits_for_the_device_and_flags_a_hot_start(phone):
     assert "hot-start" not in [w["code"] for w in second["warnings"]]
     board = invoke("leaderboard", "--format", "json", "--latest").output
     assert "hot-start" not in board  # the latest result started cool
+
+
+def test_serial_and_device_options_override_the_profile(phone):
+    from pathlib import Path
+
+    real = phone.values["serial"]
+    wrong = dict(phone.values, serial="127.0.0.1:9")  # nothing listens there
+    from edgebench.testing.remote_devices import write_profile
+
+    write_profile(phone.template, Path(user_devices()), **wrong)
+    lost = invoke("run", "--device", "pixel-test", *QUICK)
+    assert lost.exit_code != 0 and "pixel-test" in lost.output
+    found = invoke("run", "--device", "pixel-test", *QUICK, "--serial", real)
+    assert found.exit_code == 0, found.output
+    by_option = invoke("run", "--device", "pixel-test", *QUICK, "--device-option", f"serial={real}")
+    assert by_option.exit_code == 0, by_option.output
+    both = invoke("run", "--device", "pixel-test", *QUICK, "--serial", real, "--device-option", "serial=127.0.0.1:9")
+    assert both.exit_code == 0, both.output  # --serial wins over --device-option serial=
+    bad = invoke("run", "--device", "pixel-test", *QUICK, "--device-option", "novalue")
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
