@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -65,6 +66,8 @@ def receptive_radius(module: Any) -> int:
 def _quiet():
     """litert-torch prints a progress tree and absl logs: keep them out of edgebench's output."""
     out, err = io.StringIO(), io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     with tempfile.TemporaryFile(mode="w+") as sink:
         try:
@@ -73,6 +76,8 @@ def _quiet():
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 yield
         finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
