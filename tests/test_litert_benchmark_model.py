@@ -46,6 +46,22 @@ def test_xnnpack_with_the_old_replacing_line():
     assert parsed["model_size_mb"] == 0.081264 and parsed["init_session_ms"] == 31.412
 
 
+def test_tool_with_percentiles_reports_its_median_and_periodic_memory():
+    parsed = parse(text("tf2.18_xnnpack_percentiles.txt"))  # INFO: prefix, p5/median/p95, 1.2e+04 numbers
+    assert parsed["runs"] == {"count": 50, "first": 36110.0, "curr": 35760.0, "min": 35218.0, "max": 49873.0,
+                              "avg": 36612.0, "std": 2104.0, "p5": 35301.0, "median": 35804.0, "p95": 41127.0}
+    assert parsed["warmup"]["count"] == 14 and parsed["warmup"]["median"] == 35990.0
+    assert parsed["memory"] == {"init_mb": 5.87109, "overall_mb": 29.4805, "periodic_peak_mb": 33.1523,
+                                "definition": "Memory footprint delta from the start of the tool (MB)"}
+    assert parsed["delegation"] == [{"delegated": 11, "total": 11, "delegate": "TfLiteXNNPackDelegate",
+                                     "partitions": 1}]
+    result = to_result(parsed)
+    assert result["timings_ms"] == [pytest.approx(35.804)]  # the median, not Inference (avg)
+    assert result["native"]["latency_figure"] == "median"
+    assert result["runtime"]["delegation"] == "11 of 11 nodes delegated"
+    assert to_result(parse(text("tf2.9_xnnpack.txt")))["native"]["latency_figure"] == "avg"
+
+
 def test_new_tool_gpu_delta_memory_and_two_run_order_tables():
     parsed = parse(text("tf2.16_gpu_op_profiling.txt"))  # every line prefixed with INFO:
     assert parsed["runs"]["count"] == 84 and parsed["runs"]["avg"] == 11891.7  # not the profiler's Timings line

@@ -30,7 +30,8 @@ class BenchmarkOutputError(DeviceError):
 
 
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_STATS = re.compile(r"count=(\d+) first=(%s) curr=(%s) min=(%s) max=(%s) avg=(%s) std=(%s)" % ((_NUM,) * 6))
+_STATS = re.compile(r"count=(\d+) first=(%s) curr=(%s) min=(%s) max=(%s) avg=(%s) std=(%s)"
+                    r"(?: p5=(%s) median=(%s) p95=(%s))?" % ((_NUM,) * 9))  # percentiles: newer tools
 _STATS_START = re.compile(r"count=\d+\s+first=")
 _TIMINGS = re.compile(r"Inference timings in us:\s*Init:\s*(%s),\s*First inference:\s*(%s),\s*"
                       r"Warmup \(avg\):\s*(%s),\s*Inference \(avg\):\s*(%s)" % ((_NUM,) * 4))
@@ -47,8 +48,8 @@ _TABLE_BANNER = re.compile(r"^=+ (.+?) =+\s*$")
 
 
 def _stats(match: re.Match) -> dict[str, float]:
-    keys = ("count", "first", "curr", "min", "max", "avg", "std")
-    values = dict(zip(keys, (float(v) for v in match.groups())))
+    keys = ("count", "first", "curr", "min", "max", "avg", "std", "p5", "median", "p95")
+    values = {k: float(v) for k, v in zip(keys, match.groups()) if v is not None}
     values["count"] = int(values["count"])
     return values
 
@@ -145,7 +146,9 @@ def parse(text: str) -> dict[str, Any]:
 def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
     """The harness's result dict (runner format) from :func:`parse`'s figures."""
     runs = parsed["runs"]
-    avg_us = parsed.get("inference_avg_us", runs["avg"] if runs else None)
+    # the median where the tool prints percentiles (edgebench ranks medians), else its average
+    figure = "median" if runs and "median" in runs else "avg"
+    latency_us = runs["median"] if figure == "median" else parsed.get("inference_avg_us", runs["avg"] if runs else None)
     memory: dict[str, Any] = {"source": "benchmark_model", **parsed["memory"]}
     overall = parsed["memory"].get("overall_mb")
     if overall is not None:
@@ -162,13 +165,14 @@ def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
         "init_ms": parsed["init_us"] / 1000.0 if "init_us" in parsed else None,
         "first_ms": parsed["first_us"] / 1000.0 if "first_us" in parsed else None,
         "warmup_ms": [parsed["warmup_avg_us"] / 1000.0] if "warmup_avg_us" in parsed else [],
-        # benchmark_model reports aggregates, not each run: its average is the one timing we have
-        "timings_ms": [avg_us / 1000.0],
+        # benchmark_model reports aggregates, not each run: its median (or average) is the one timing we have
+        "timings_ms": [latency_us / 1000.0],
         "memory": memory,
         "runtime": runtime,
         "op_profile": parsed["op_profile"],
         "native": {"tool": "benchmark_model", "runs": runs, "warmup": parsed["warmup"],
                    "timings": "aggregate: benchmark_model prints count/min/max/avg/std, not each run",
+                   "latency_figure": figure,
                    **{k: parsed[k] for k in ("model_size_mb", "init_session_ms", "nodes_observed") if k in parsed}},
         "quality_on": "host",
     }
