@@ -163,3 +163,17 @@ def test_reduced_depth_architectures_export_fp32_and_int8(edgebench_env, name):
     for precision in ("fp32", "int8"):
         row = measure_one(spec, "onnxruntime", precision, height=16, width=16, runs=2, quality_images=1)
         assert row["median_ms"] > 0 and np.isfinite(row["psnr"])
+
+
+DEEP = ["msrn", "rcan", "splitsr", "edsr", "tecogan-srnet", "tecogan-srnet-b7", "tecogan-srnet-b5", "tecogan-srnet-b3"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.skipif(not __import__("os").environ.get("EDGEBENCH_ZOO_FULL"), reason="set EDGEBENCH_ZOO_FULL=1 (≈30 min on 2 cores)")
+@pytest.mark.parametrize("name", DEEP)
+def test_deep_models_at_full_size_through_the_harness(edgebench_env, monkeypatch, name):
+    monkeypatch.setenv("EDGEBENCH_ZOO_DIR", str(edgebench_env / "zoo"))
+    for precision in ("fp32", "int8"):
+        row = measure_one(model_spec(name), "onnxruntime", precision, height=16, width=16, runs=2, quality_images=1)
+        assert row["median_ms"] > 0 and np.isfinite(row["psnr"])

@@ -120,7 +120,7 @@ def study_quantization(opt: Options) -> Table:
 
     steps = opt.steps or 1000
     table = Table("quantization", "Quantization with and without weight clipping (seed paper 000)",
-                  ["model", "params", "Scratch PSNR", "QAT PSNR", "int8 PSNR (onnxruntime)", "Scratch→int8 drop",
+                  ["model", "params", "Scratch PSNR", "PTQ int8 PSNR", "QAT PSNR", "int8 PSNR (onnxruntime)", "Scratch→int8 drop",
                    f"int8 latency ms {opt.latency_size[0]}x{opt.latency_size[1]}"])
     pairs = eval_pairs(3, opt.eval_images)
     results = {}
@@ -139,6 +139,8 @@ def study_quantization(opt: Options) -> Table:
         from edgebench.training import evaluate
 
         scratch_psnr = evaluate(scratch, 3, pairs)["psnr"]
+        ptq_spec, _ = spec_for(scratch, f"{base}-scratch", 3)
+        ptq = artifact_scores(ptq_spec, "int8", pairs)["psnr"]  # int8 of the float weights, no QAT
         for clip in (("noclip", "clip") if base == "scsrn" else ("clip",)):
             module = getattr(sr_nets, f"build_{base}")(3)
             module.load_state_dict(scratch.state_dict())
@@ -148,12 +150,12 @@ def study_quantization(opt: Options) -> Table:
             latency = _latency(trained.module, f"{base}-qat-{clip}", 3, "int8", opt)
             label = f"{base.upper()}_{'w/_WC' if clip == 'clip' else 'w/o_WC'}"
             qat_psnr = trained.record["eval_fake_quant"]["psnr"]
-            table.rows.append([label, _params(trained.module), scratch_psnr, qat_psnr, int8, scratch_psnr - int8, latency])
-            table.records.append(trained.record | {"label": label, "int8_psnr": int8, "latency_ms": latency})
+            table.rows.append([label, _params(trained.module), scratch_psnr, ptq, qat_psnr, int8, scratch_psnr - int8, latency])
+            table.records.append(trained.record | {"label": label, "int8_psnr": int8, "ptq_int8_psnr": ptq, "latency_ms": latency})
             results[label] = {"int8": int8, "latency": latency, "drop": scratch_psnr - int8}
     table.notes.append(_length_note(opt, steps, RECIPES["scsrn-qat"] | ({"batch_size": 2, "patch": 16} if opt.quick else {})))
-    table.notes.append("QAT PSNR: the fine-tuned model with fake quantization active; int8: onnxruntime static QDQ "
-                       "artifact of the QAT weights, run on the held-out photos")
+    table.notes.append("PTQ int8: onnxruntime static QDQ artifact of the Scratch weights (no QAT); QAT PSNR: the "
+                       "fine-tuned model with fake quantization active; int8: the artifact of the QAT weights")
     table.checks.append(("SCSRN w/ WC loses less Scratch→int8 than w/o WC (paper: 0.095 vs 0.133 dB)",
                          results["SCSRN_w/_WC"]["drop"] < results["SCSRN_w/o_WC"]["drop"]))
     table.checks.append(("SCSRN runs faster than ABPN in int8 (paper: skip concat saves 13.6 ms)",
