@@ -177,3 +177,20 @@ def test_deep_models_at_full_size_through_the_harness(edgebench_env, monkeypatch
     for precision in ("fp32", "int8"):
         row = measure_one(model_spec(name), "onnxruntime", precision, height=16, width=16, runs=2, quality_images=1)
         assert row["median_ms"] > 0 and np.isfinite(row["psnr"])
+
+
+def test_every_shipped_model_beats_bicubic_on_held_out_photos():
+    from edgebench_zoo import SHIPPED_DIR
+    from edgebench_zoo.train import bicubic_scores, eval_pairs
+
+    from edgebench.training import evaluate
+
+    shipped = [n for n in ENTRIES if (SHIPPED_DIR / f"{n}_x{ENTRIES[n].scale}.pt").is_file()]
+    assert {"abpn-qat", "scsrn-qat"} <= set(shipped)
+    total = sum((SHIPPED_DIR / f"{n}_x{ENTRIES[n].scale}.pt").stat().st_size for n in shipped)
+    assert total < 4_000_000  # the wheel stays small
+    for name in shipped:
+        spec = model_spec(name)
+        assert spec.weights.parent == SHIPPED_DIR and ENTRIES[name].params <= 2_000_000
+        pairs = eval_pairs(spec.scale)
+        assert evaluate(spec.load(), spec.scale, pairs)["psnr"] > bicubic_scores(spec.scale, pairs)["psnr"] + 0.5
