@@ -304,35 +304,38 @@ def train(
     started = time.perf_counter()
     window: list[float] = []
     bar = _progress_bar(progress, steps, start)
-    try:
-        for step in range(start, steps):
-            lr_batch, hr_batch = sampler.sample(batch_size)
-            sr = module(lr_batch)
-            loss = torch.nn.functional.l1_loss(sr, hr_batch)
-            if loss_hook is not None:
-                extra = loss_hook(StepContext(module, lr_batch, hr_batch, sr, step, steps))
-                for term in extra.values() if isinstance(extra, dict) else [extra]:
-                    loss = loss + term
-            if not torch.isfinite(loss):
-                raise EdgebenchError(f"training diverged at step {step + 1}: loss is {loss.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            window.append(loss.item())
-            done = step + 1
-            if done % log_every == 0 or done == steps:
-                mean = float(np.mean(window))
-                history.append((done, mean))
-                window = []
-                log.info("step %d/%d loss %.5f lr %.2e", done, steps, mean, scheduler.get_last_lr()[0])
+    # some exporters switch autograd off for the whole process (seen after a litert/executorch
+    # export in the same process): training must not depend on what ran before it
+    with torch.enable_grad():
+        try:
+            for step in range(start, steps):
+                lr_batch, hr_batch = sampler.sample(batch_size)
+                sr = module(lr_batch)
+                loss = torch.nn.functional.l1_loss(sr, hr_batch)
+                if loss_hook is not None:
+                    extra = loss_hook(StepContext(module, lr_batch, hr_batch, sr, step, steps))
+                    for term in extra.values() if isinstance(extra, dict) else [extra]:
+                        loss = loss + term
+                if not torch.isfinite(loss):
+                    raise EdgebenchError(f"training diverged at step {step + 1}: loss is {loss.item()}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                window.append(loss.item())
+                done = step + 1
+                if done % log_every == 0 or done == steps:
+                    mean = float(np.mean(window))
+                    history.append((done, mean))
+                    window = []
+                    log.info("step %d/%d loss %.5f lr %.2e", done, steps, mean, scheduler.get_last_lr()[0])
+                if bar is not None:
+                    bar.update(done, loss.item())
+                if done % checkpoint_every == 0 or done == steps:
+                    save_checkpoint(done, wall_before + time.perf_counter() - started)
+        finally:
             if bar is not None:
-                bar.update(done, loss.item())
-            if done % checkpoint_every == 0 or done == steps:
-                save_checkpoint(done, wall_before + time.perf_counter() - started)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
     wall = wall_before + time.perf_counter() - started
     module.eval()
     out_path = Path(out) if out is not None else None

@@ -51,6 +51,19 @@ def test_a_few_steps_lower_the_loss_and_write_weights(photos, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), module.state_dict().values()))
 
 
+def test_trains_even_when_autograd_was_switched_off_in_this_process(photos):
+    # a runtime adapter or exporter loaded in the same process may call torch.set_grad_enabled(False)
+    torch.set_grad_enabled(False)
+    try:
+        module, batch = tiny_net(), fixed_batch(photos)
+        before = l1(module, batch)
+        training.train(module, SCALE, hr_images=photos, **KW)
+        assert l1(module, batch) < 0.8 * before
+        assert not torch.is_grad_enabled()  # the caller's mode is left as it was
+    finally:
+        torch.set_grad_enabled(True)
+
+
 def test_resume_matches_an_uninterrupted_run(photos, tmp_path):
     straight = tiny_net()
     training.train(straight, SCALE, hr_images=photos, checkpoint_dir=tmp_path / "a", checkpoint_every=10, **KW)
