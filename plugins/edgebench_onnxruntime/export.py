@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -61,10 +62,16 @@ def quantize_int8(fp32_path: Path, path: Path, calibration: Sequence[np.ndarray]
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)
 
-    with tempfile.TemporaryDirectory() as tmp, quiet_output() as log:
+    fp32_path, path = Path(fp32_path).resolve(), Path(path).resolve()
+    # in the scratch dir: a failed symbolic shape inference leaves sym_shape_infer_temp.onnx and a
+    # <uuid>.data file in the working directory
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp), quiet_output() as log:
         pre = Path(tmp) / "pre.onnx"
         try:
-            quant_pre_process(str(fp32_path), str(pre))
+            try:
+                quant_pre_process(str(fp32_path), str(pre))
+            except Exception:  # ops without a symbolic-shape rule (GridSample): ONNX shape inference only
+                quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
             quantize_static(
                 str(pre),
                 str(path),
