@@ -106,17 +106,21 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
+def _plain_stack(cin: int, features: int, blocks: int, cout: int) -> list[nn.Module]:
+    """conv-ReLU from ``cin`` to ``features``, ``blocks`` more at ``features``, then one to ``cout``."""
+    layers: list[nn.Module] = [_conv(cin, features), nn.ReLU()]
+    for _ in range(blocks):
+        layers += [_conv(features, features), nn.ReLU()]
+    return layers + [_conv(features, cout), nn.ReLU()]
+
+
 class ABPN(nn.Module):
     """Anchor-based Plain Net: plain 3×3 conv stack + nearest-neighbour anchor + pixel shuffle."""
 
     def __init__(self, scale: int = 3, channels: int = 3, features: int = 28, blocks: int = 4):
         super().__init__()
         out = channels * scale * scale
-        layers: list[nn.Module] = [_conv(channels, features), nn.ReLU()]
-        for _ in range(blocks):
-            layers += [_conv(features, features), nn.ReLU()]
-        layers += [_conv(features, out), nn.ReLU(), _conv(out, out)]
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*_plain_stack(channels, features, blocks, out), _conv(out, out))
         self.scale = scale
         self.shuffle = nn.PixelShuffle(scale)
 
@@ -133,11 +137,7 @@ class SCSRN(nn.Module):
     def __init__(self, scale: int = 3, channels: int = 3, features: int = 28, blocks: int = 4):
         super().__init__()
         out = channels * scale * scale
-        layers: list[nn.Module] = [_conv(channels, features), nn.ReLU()]
-        for _ in range(blocks):
-            layers += [_conv(features, features), nn.ReLU()]
-        layers += [_conv(features, out - channels), nn.ReLU()]
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*_plain_stack(channels, features, blocks, out - channels))
         self.tail = _conv(out, out)
         self.shuffle = nn.PixelShuffle(scale)
         with torch.no_grad():  # input channels of the tail start as the nearest-neighbour anchor
