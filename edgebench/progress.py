@@ -32,7 +32,11 @@ class ProgressReporter:
 
     def done(self, job: Job, row: dict[str, Any]) -> None:
         psnr = f", {row['psnr']:.2f} dB" if row.get("psnr") is not None else ""
-        self.progress.console.print(f"  [green]✓[/] {job.label}: {row['median_ms']:.2f} ms median{psnr}")
+        # partial delegation is the commonest delegate surprise: say it where the user looks
+        delegation = (row.get("runtime") or {}).get("delegation")
+        nodes = f", {delegation}" if delegation else ""
+        self.progress.console.print(f"  [green]✓[/] {job.label}: {row['median_ms']:.2f} ms median{psnr}{nodes}",
+                                    highlight=False)
         self.progress.advance(self.task)
 
     def failed(self, job: Job, message: str) -> None:

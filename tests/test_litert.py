@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -138,6 +139,8 @@ def test_one_run_puts_tflite_beside_onnxruntime_on_the_leaderboard():
     with registered(Models()):
         result = invoke_cli("run", "--quick", "-m", SPEC.name, "-b", "tflite", "-b", "onnxruntime")
         assert result.exit_code == 0, result.output
+        # each tflite result line says how much of the graph the delegate took
+        assert len(re.findall(r"tflite (fp32|int8) xnnpack: .* \d+ of \d+ nodes delegated", result.output)) == 2
         rows = json.loads(invoke_cli("leaderboard", "--format", "json").output)["rows"]
     got = {(r["backend"], r["precision"]) for r in rows}
     assert got == {("tflite", "fp32"), ("tflite", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
