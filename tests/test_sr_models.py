@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,23 @@ def test_shipped_weights_beat_bicubic_on_held_out_photos(specs, eval_crops):
     for name in ("abpn", "scsrn"):
         gain = _mean_psnr(specs[name].load(), eval_crops) - base
         assert gain > 0.3, f"{name} gains only {gain:.3f} dB over bicubic ({base:.2f} dB)"
+
+
+def test_int8_onnx_of_the_shipped_models_beats_bicubic_on_held_out_photos():
+    from click.testing import CliRunner
+
+    from edgebench.cli import cli
+    from edgebench.store import Store
+
+    pytest.importorskip("onnxruntime")
+    result = CliRunner().invoke(cli, ["run", "-p", "int8", "--quick", "--quality-images", "4"])  # the defaults
+    assert result.exit_code == 0, result.output
+    store = Store.open(os.environ["EDGEBENCH_DB"])
+    try:
+        psnr_of = {r["model"]: r["psnr"] for r in store.results()}
+        assert {r["n_images"] for r in store.results()} == {4} and {r["precision"] for r in store.results()} == {"int8"}
+    finally:
+        store.close()
+    assert set(psnr_of) == {"bicubic", "abpn", "scsrn"}
+    for name in ("abpn", "scsrn"):  # artifact's own uint8 outputs on the full eval photos
+        assert psnr_of[name] > psnr_of["bicubic"] + 0.5, psnr_of
