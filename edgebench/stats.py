@@ -123,10 +123,12 @@ def check(summary: dict[str, Any], thermal: dict[str, dict[str, float]] | None =
     cooled = (thermal or {}).get("cooldown")
     if cooled and not cooled.get("reached", True):
         peak = max((cooled.get("end") or {}).values(), default=None)
+        waited = f"{cooled['waited_s']:.0f} s"
+        below = f"below {cooled['threshold_c']:g} °C"
+        message = (f"device was still {peak:.1f} °C after waiting {waited} for it to cool {below}"
+                   if peak is not None else f"device did not cool {below} in {waited}")
         warnings.append(Warning_(
-            "hot-start", f"device was still {peak:.1f} °C after waiting {cooled['waited_s']:.0f} s "
-            f"for it to cool below {cooled['threshold_c']:g} °C" if peak is not None else
-            f"device did not cool below {cooled['threshold_c']:g} °C in {cooled['waited_s']:.0f} s",
+            "hot-start", message,
             "the device may throttle: let it cool longer (--cool-timeout) or improve its cooling"))
     rise = temperature_rise(thermal)
     if rise is not None and rise >= HOT_RISE_C:
