@@ -50,9 +50,18 @@ def test_train_from_a_user_folder(zoo_env, tmp_path):
     folder.mkdir(parents=True)
     Image.fromarray(data.photos("calib")[0][1]).save(folder / "0001.png")
     out = tmp_path / "w.pt"
-    result = invoke_cli("train", "edsr-baseline", "--quick", "--data", str(tmp_path / "DIV2K"), "--out", str(out), "--no-progress")
+    result = invoke_cli("train", "edsr-baseline", "--quick", "--data", str(tmp_path / "DIV2K"), "--out", str(out),
+                        "--half", "--no-progress")
     assert result.exit_code == 0, result.output
-    assert out.is_file() and "(1 images)" in json.loads(out.with_suffix(".json").read_text())["data"]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert out.is_file() and "(1 images)" in record["data"] and record["stored"] == "float16"
+    # --half: float16 on disk, loaded into the float32 module unchanged but for the rounding
+    saved = torch.load(out, weights_only=True)
+    assert {v.dtype for v in saved.values()} == {torch.float16}
+    module = nets.build("edsr-baseline")
+    module.load_state_dict(saved)
+    assert all(p.dtype == torch.float32 for p in module.parameters())
+    assert all(torch.equal(module.state_dict()[k], v.float()) for k, v in saved.items())
 
 
 def test_contrastive_distillation_adds_the_term(zoo_env):
@@ -120,7 +129,8 @@ STUDY_COLUMNS = {
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", sorted(STUDY_COLUMNS))
 def test_study_quick(zoo_env, name):
-    result = invoke_cli("study", name, "--quick")
+    extra = ("--batch-size", "3", "--patch", "12") if name == "distillation" else ()
+    result = invoke_cli("study", name, "--quick", *extra)
     assert result.exit_code == 0, result.output
     path = zoo_env / "studies" / f"{name}-quick.json"
     record = json.loads(path.read_text())
@@ -130,6 +140,9 @@ def test_study_quick(zoo_env, name):
     assert "| model |" in result.output and str(path) in result.output
     for rec in record["records"]:  # every row was really trained and scored
         assert rec["recipe"]["steps"] >= 3 and rec["eval"]["psnr"] > 0 and rec["wall_s"] >= 0
+    if extra:  # --batch-size / --patch reach every model's training and the table's note
+        assert {(r["recipe"]["batch_size"], r["recipe"]["patch"]) for r in record["records"]} == {(3, 12)}
+        assert "batch 3, LR patch 12" in " ".join(record["notes"])
     if name == "separable":
         msrn, smsrn = record["rows"][0], record["rows"][1]
         assert msrn[1] == sum(p.numel() for p in nets.MSRN(4, blocks=1, feats=8).parameters())

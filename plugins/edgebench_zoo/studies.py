@@ -36,6 +36,8 @@ class Options:
     runs: int = 10
     eval_images: int | None = None
     seed: int = 0
+    batch_size: int | None = None  # None: each model's recipe
+    patch: int | None = None  # LR patch side; None: each model's recipe
 
     def __post_init__(self) -> None:
         if self.quick:
@@ -91,7 +93,8 @@ def _train(name: str, module: Any, opt: Options, steps: int, **kw: Any) -> Any:
     from .train import train_model
 
     return train_model(name, module=module, steps=steps, quick=opt.quick, data=opt.data, progress=opt.progress,
-                       seed=opt.seed, evaluate_on=opt.eval_images, checkpoint_dir=None, **kw)
+                       seed=opt.seed, evaluate_on=opt.eval_images, checkpoint_dir=None, batch_size=opt.batch_size,
+                       patch=opt.patch, **kw)
 
 
 def _latency(module: Any, name: str, scale: int, precision: str, opt: Options) -> float:
@@ -153,7 +156,7 @@ def study_quantization(opt: Options) -> Table:
             table.rows.append([label, _params(trained.module), scratch_psnr, ptq, qat_psnr, int8, scratch_psnr - int8, latency])
             table.records.append(trained.record | {"label": label, "int8_psnr": int8, "ptq_int8_psnr": ptq, "latency_ms": latency})
             results[label] = {"int8": int8, "latency": latency, "drop": scratch_psnr - int8}
-    table.notes.append(_length_note(opt, steps, RECIPES["scsrn-qat"] | ({"batch_size": 2, "patch": 16} if opt.quick else {})))
+    table.notes.append(_length_note(opt, steps, table.records[0]["recipe"]))
     table.notes.append("PTQ int8: onnxruntime static QDQ artifact of the Scratch weights (no QAT); QAT PSNR: the "
                        "fine-tuned model with fake quantization active; int8: the artifact of the QAT weights")
     table.checks.append(("SCSRN w/ WC loses less Scratch→int8 than w/o WC (paper: 0.095 vs 0.133 dB)",
@@ -329,9 +332,8 @@ def study_distillation(opt: Options) -> Table:
                   ["model", "params", "PSNR", "SSIM", "vs student alone"])
     teacher = _train("edsr", _seeded(opt.seed, lambda: EDSR(2, **teacher_size)), opt, steps * 2)
     alone = _train("edsr-baseline", _seeded(opt.seed, lambda: EDSR(2, **student_size)), opt, steps)
-    distilled = train_model("edsr-baseline", module=_seeded(opt.seed, lambda: EDSR(2, **student_size)), steps=steps,
-                            quick=opt.quick, data=opt.data, progress=opt.progress, seed=opt.seed,
-                            evaluate_on=opt.eval_images, teacher=teacher.module)
+    distilled = _train("edsr-baseline", _seeded(opt.seed, lambda: EDSR(2, **student_size)), opt, steps,
+                       teacher=teacher.module)
     base = alone.record["eval"]["psnr"]
     for label, t in (("teacher", teacher), ("student alone", alone), ("student distilled (L1 + 10·contrastive)", distilled)):
         ev = t.record["eval"]

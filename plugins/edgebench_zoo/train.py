@@ -94,6 +94,20 @@ def contrastive_hook(teacher: Any, scale: int, weight: float = DISTILL_WEIGHT) -
     return hook
 
 
+def save_weights(module: Any, out: Path, *, half: bool = False) -> None:
+    """Write the state_dict; ``half`` stores float tensors as float16 (half the bytes, for shipped files).
+
+    ``load_state_dict`` casts them back into the float32 parameters, so a loader needs no change.
+    """
+    import torch
+
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, out)
+
+
 def float_init_for_qat(name: str) -> Path | None:
     """The float weights QAT fine-tunes: the default-models plugin's shipped file, else a cached float run."""
     base = name.split("-")[0]
@@ -129,11 +143,13 @@ def train_model(
     qat: str | None = None,
     init: Path | None = None,
     evaluate_on: int | None = None,
+    half: bool = False,
 ) -> Trained:
     """Train one model (``module`` overrides the registered architecture, e.g. a reduced study size).
 
     ``qat``: None, "clip" or "noclip". ``teacher``: a trained torch module for contrastive
-    distillation. ``init``: a state_dict file to start from. Returns the trained module and a
+    distillation. ``init``: a state_dict file to start from. ``half``: store the weights as
+    float16 (scored after the rounding, as they will load). Returns the trained module and a
     JSON-able record (settings, data, wall time, held-out PSNR/SSIM next to bicubic).
     """
     import torch
@@ -187,8 +203,9 @@ def train_model(
         qat_mod.finalize(module, qat_state)
     module.cpu().eval()
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, out)
+        save_weights(module, out, half=half)
+        if half:  # score what the file holds
+            module.load_state_dict(torch.load(out, map_location="cpu", weights_only=True))
     scores = training.evaluate(module, scale, pairs, device="cpu")
     record = {
         "model": name,
@@ -196,6 +213,7 @@ def train_model(
         "scale": scale,
         "recipe": recipe,
         "data": data_label,
+        "stored": "float16" if half else "float32",
         "mode": "qat-" + qat if qat else ("contrastive-distillation" if teacher is not None else "l1"),
         "device": device or training.default_device(),
         "wall_s": round(result.wall_s, 1),
