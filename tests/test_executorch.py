@@ -18,25 +18,12 @@ from edgebench import ModelSpec, hookimpl
 from edgebench.artifacts import ArtifactCache
 from edgebench.plugins import backends, models
 from edgebench.quality import psnr
-from edgebench.testing import invoke_cli, measure_one, reference_output, registered, run_artifact, tiny_model
+from edgebench.testing import (invoke_cli, measure_one, reference_output, registered, run_artifact, tiny_model,
+                               untraceable_model)
 
 pytest.importorskip("executorch")
 
 TINY = tiny_model("et-tiny", scale=3, channels=8)
-
-
-class Branchy(nn.Module):
-    """Branches on the input's values: torch.export and the TorchScript trace cannot capture it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 27, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.mean() > 0.5:
-            return self.shuffle(self.conv(x))
-        return self.shuffle(self.conv(1 - x))
 
 
 class Median(nn.Module):
@@ -57,7 +44,7 @@ class TestModels:
     @hookimpl
     def edgebench_register_models(self, register):
         register(TINY)
-        register(ModelSpec(name="et-branchy", scale=3, build=Branchy, description="data-dependent branch"))
+        register(untraceable_model("et-branchy"))
         register(ModelSpec(name="et-median", scale=3, build=Median, description="non-core op"))
 
 

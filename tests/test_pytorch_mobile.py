@@ -9,30 +9,15 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from edgebench import ModelSpec, hookimpl
+from edgebench import hookimpl
 from edgebench.artifacts import ArtifactCache
 from edgebench.plugins import backends
 from edgebench.quality import psnr
-from edgebench.testing import invoke_cli, measure_one, reference_output, registered, run_artifact, tiny_model
+from edgebench.testing import (invoke_cli, measure_one, reference_output, registered, run_artifact, tiny_model,
+                               untraceable_model)
 
 TINY = tiny_model("ptl-tiny", scale=3, channels=8)
-
-
-class Branchy(nn.Module):
-    """Branches on the input's values: a trace would bake one branch in, FX cannot trace it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 27, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.mean() > 0.5:
-            return self.shuffle(self.conv(x))
-        return self.shuffle(self.conv(1 - x))
 
 
 class TestModels:
@@ -41,7 +26,7 @@ class TestModels:
     @hookimpl
     def edgebench_register_models(self, register):
         register(TINY)
-        register(ModelSpec(name="ptl-branchy", scale=3, build=Branchy, description="data-dependent branch"))
+        register(untraceable_model("ptl-branchy"))
 
 
 def test_export_writes_lite_interpreter_bytecode():
@@ -100,6 +85,6 @@ def test_leaderboard_puts_the_mobile_backends_beside_onnxruntime_and_skips_what_
 def test_int8_of_a_model_fx_cannot_trace_is_an_export_error():
     from edgebench.errors import ExportError
 
-    spec = ModelSpec(name="ptl-branchy", scale=3, build=Branchy)
+    spec = untraceable_model("ptl-branchy")
     with pytest.raises(ExportError, match=r"cannot quantize 'ptl-branchy' to int8 for PyTorch Mobile .*TraceError"):
         ArtifactCache().get(spec, backends.get("pytorch-mobile"), "int8")

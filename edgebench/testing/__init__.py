@@ -42,6 +42,7 @@ __all__ = [
     "registered",
     "run_artifact",
     "tiny_model",
+    "untraceable_model",
 ]
 
 
@@ -84,6 +85,30 @@ def tiny_model(name: str = "tiny", scale: int = 2, channels: int = 8, weights: P
     """A small, deterministic SR network (no training needed) for plugin tests."""
     return ModelSpec(name=name, scale=scale, build=lambda: _build_tiny(scale, channels), weights=weights,
                      description="edgebench.testing tiny model")
+
+
+def _build_branchy(scale: int) -> Any:
+    from torch import nn
+
+    class Branchy(nn.Module):
+        """Branches on the input's values: torch.export and FX cannot capture it, a trace keeps one branch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3 * scale * scale, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(scale)
+
+        def forward(self, x: Any) -> Any:
+            if x.mean() > 0.5:
+                return self.shuffle(self.conv(x))
+            return self.shuffle(self.conv(1 - x))
+
+    return Branchy()
+
+
+def untraceable_model(name: str = "branchy", scale: int = 3) -> ModelSpec:
+    """A model with a data-dependent branch, to test how a backend reports an export it cannot do."""
+    return ModelSpec(name=name, scale=scale, build=lambda: _build_branchy(scale), description="data-dependent branch")
 
 
 def host_device(name: str = "host") -> DeviceProfile:
