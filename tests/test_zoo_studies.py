@@ -39,6 +39,15 @@ def test_train_writes_weights_the_model_then_loads_and_resumes(zoo_env):
     # a changed setting is refused rather than silently mixing runs
     changed = invoke_cli("train", "smsrn", "--steps", "3", "--batch-size", "2", "--patch", "16", "--no-progress")
     assert changed.exit_code != 0
+    # --init fine-tunes from a weights file, in a checkpoint of its own
+    tuned = zoo_env / "tuned.pt"
+    result = invoke_cli("train", "smsrn", "--init", str(weights), "--out", str(tuned), "--steps", "1", "--batch-size", "2",
+                        "--patch", "16", "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads(tuned.with_suffix(".json").read_text())
+    assert record["init"] == str(weights) and record["resumed_from"] == 0 and record["recipe"]["steps"] == 1
+    missing = invoke_cli("train", "smsrn", "--init", str(zoo_env / "nope.pt"), "--no-progress")
+    assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
 def test_train_from_a_user_folder(zoo_env, tmp_path):

@@ -20,6 +20,8 @@ from .studies import STUDIES
 @click.option("--device", help="cuda or cpu (default: cuda when torch sees one).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Weights file (default: the zoo data dir, where the model loads it from).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Start from these weights (fine-tune a trained model) instead of the initial ones.")
 @click.option("--fresh", is_flag=True, help="Ignore an existing checkpoint and start over (default: resume).")
 @click.option("--quick", is_flag=True, help="A few tiny steps: a smoke test (writes <model>-quick weights, not the model's).")
 @click.option("--distill", is_flag=True, help="Contrastive distillation from --teacher (L = L1 + 10·L_contrastive).")
@@ -28,15 +30,16 @@ from .studies import STUDIES
 @click.option("--half", is_flag=True, help="Store the weights as float16 (half the size; they load into float32).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def train_command(model: str, data: str | None, steps: int | None, batch_size: int | None, patch: int | None,
-                  lr: float | None, device: str | None, seed: int, out: Path | None, fresh: bool, quick: bool,
-                  distill: bool, teacher_name: str, no_clip: bool, half: bool, no_progress: bool) -> None:
+                  lr: float | None, device: str | None, seed: int, out: Path | None, init: Path | None, fresh: bool,
+                  quick: bool, distill: bool, teacher_name: str, no_clip: bool, half: bool, no_progress: bool) -> None:
     """Train a zoo model (L1, Adam, random HR crops with bicubic LR; resumable)."""
     from .train import train_cli
 
     try:
-        record = train_cli(model, quick=quick, out=out, fresh=fresh, distill=distill, teacher_name=teacher_name,
-                           no_clip=no_clip, data=data, steps=steps, batch_size=batch_size, patch=patch, lr=lr,
-                           device=device, seed=seed, half=half, progress=not no_progress)
+        record = train_cli(model, quick=quick, out=out, init=init, fresh=fresh, distill=distill,
+                           teacher_name=teacher_name, no_clip=no_clip, data=data, steps=steps,
+                           batch_size=batch_size, patch=patch, lr=lr, device=device, seed=seed, half=half,
+                           progress=not no_progress)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     e, b = record["eval"], record["bicubic"]

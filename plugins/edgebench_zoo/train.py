@@ -232,7 +232,7 @@ def train_model(
 
 def train_cli(
     name: str, *, quick: bool, out: Path | None, fresh: bool, distill: bool, teacher_name: str, no_clip: bool,
-    **overrides: Any,
+    init: Path | None = None, **overrides: Any,
 ) -> dict[str, Any]:
     """What ``edgebench train`` does: defaults for weights, checkpoints, teacher and QAT init."""
     import torch
@@ -243,7 +243,7 @@ def train_cli(
         raise KeyError(name)
     tag = "-quick" if quick else ""
     out = out or zoo_dir() / "weights" / (weights_name(name) if not quick else f"{name}-quick_x{ENTRIES[name].scale}.pt")
-    ckpt = zoo_dir() / "checkpoints" / f"{name}{tag}{'-kd' if distill else ''}"
+    ckpt = zoo_dir() / "checkpoints" / f"{name}{tag}{'-kd' if distill else ''}{f'-from-{init.stem}' if init else ''}"
     teacher = None
     if distill:
         if teacher_name not in ENTRIES or ENTRIES[teacher_name].scale != ENTRIES[name].scale:
@@ -252,10 +252,11 @@ def train_cli(
             raise FileNotFoundError(f"teacher {teacher_name!r} has no trained weights: run `edgebench train {teacher_name}` first")
         teacher = model_spec(teacher_name).load() if weights_path(teacher_name) else nets.build(teacher_name).eval()
     qat = None
-    init = None
+    if init is not None and not init.is_file():
+        raise FileNotFoundError(f"--init weights not found: {init}")
     if name.endswith("-qat"):
         qat = "noclip" if no_clip else "clip"
-        init = float_init_for_qat(name)
+        init = init or float_init_for_qat(name)
         if init is None:  # no float weights anywhere: train them first (the "Scratch" stage)
             base = name.split("-")[0]
             float_out = zoo_dir() / "weights" / f"{base}-float_x3.pt"
@@ -266,7 +267,7 @@ def train_cli(
             init = float_out
     trained = train_model(name, quick=quick, out=out, checkpoint_dir=ckpt, resume=not fresh, teacher=teacher, qat=qat,
                           init=init, **overrides)
-    record = trained.record
+    record = trained.record | {"init": str(init) if init else None}
     log_path = out.with_suffix(".json")
     log_path.write_text(json.dumps(record, indent=1) + "\n")
     return record
