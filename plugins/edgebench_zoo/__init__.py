@@ -66,7 +66,7 @@ ENTRIES: dict[str, Entry] = {
               PAPERS["smsrn"], ("paper-001", "separable")),
         Entry("rcan", 4, 15_592_355, "RCAN x4: 10 residual groups x 20 channel-attention blocks, 64 ch",
               PAPERS["rcan"], ("paper-002", "large")),
-        Entry("splitsr", 4, 1_749_155, "SplitSR x4: RCAN with SplitSR blocks (alpha 0.25 of the channels convolved) in every group",
+        Entry("splitsr", 4, 1_642_955, "SplitSR x4: RCAN with SplitSR blocks (alpha 0.25 of the channels convolved) in every group",
               PAPERS["splitsr"], ("paper-002", "channel-split")),
         Entry("edsr", 2, 40_729_603, "EDSR x2 teacher: 32 residual blocks, 256 ch, res-scale 0.1",
               PAPERS["edsr"] + "; " + PAPERS["edsr-kd"], ("paper-004", "teacher", "large")),

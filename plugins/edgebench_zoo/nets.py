@@ -115,8 +115,9 @@ class MSRN(nn.Module):
 class ChannelAttention(nn.Module):
     def __init__(self, feats: int, reduction: int = 16):
         super().__init__()
+        squeezed = max(1, feats // reduction)  # a narrow SplitSR block still keeps one channel
         self.body = nn.Sequential(
-            nn.Conv2d(feats, feats // reduction, 1), nn.ReLU(), nn.Conv2d(feats // reduction, feats, 1), nn.Sigmoid()
+            nn.Conv2d(feats, squeezed, 1), nn.ReLU(), nn.Conv2d(squeezed, feats, 1), nn.Sigmoid()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,21 +143,23 @@ def split_channels(feats: int, alpha: float) -> int:
 class SplitSRBlock(nn.Module):
     """SplitSR's lightweight residual block (seed paper 002).
 
-    The first ``alpha·N`` channels go through conv-relu-conv (αN→αN), the other ``(1-α)·N`` pass
-    untouched; the two parts are concatenated with the processed ones *last*, so the next block
-    convolves channels this one passed through, then channel attention on all N channels and the
-    residual add, as in RCAN's RCAB. Convolution cost falls by about α².
+    The first ``alpha·N`` channels go through an RCAB of that width (conv-relu-conv, channel
+    attention, residual add); the other ``(1-α)·N`` pass untouched. The two parts are concatenated
+    with the processed ones *last*, so the next block convolves channels this one passed through
+    and every channel is processed once every 1/α blocks. The residual covers the processed part
+    only: the passed channels already are their own skip (adding ``x`` to them as well would
+    double them in every block and overflow 200 blocks). Convolution cost falls by about α².
     """
 
     def __init__(self, feats: int, alpha: float, reduction: int = 16):
         super().__init__()
         self.k = split_channels(feats, alpha)
         self.body = nn.Sequential(conv(self.k, self.k), nn.ReLU(), conv(self.k, self.k))
-        self.attention = ChannelAttention(feats, reduction)
+        self.attention = ChannelAttention(self.k, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.cat([x[:, self.k :], self.body(x[:, : self.k])], dim=1)
-        return self.attention(y) + x
+        active = x[:, : self.k]
+        return torch.cat([x[:, self.k :], active + self.attention(self.body(active))], dim=1)
 
 
 class SplitConv(nn.Module):
