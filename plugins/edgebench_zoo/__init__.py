@@ -5,10 +5,10 @@ scsrn); ``edgebench run --model smsrn`` etc. picks them. Adds two commands:
 ``edgebench train MODEL`` and ``edgebench study NAME`` (see :mod:`edgebench_zoo.commands`).
 
 Imported at CLI start-up, so nothing here imports torch: ``build`` callables import
-:mod:`edgebench_zoo.nets` when a model is built. Weights: a file shipped in ``weights/`` wins,
-else one trained with ``edgebench train`` and cached in the zoo data dir
-(``$EDGEBENCH_ZOO_DIR`` or the user data dir's ``edgebench/zoo``); a model with neither runs
-with its untrained initial weights (tagged ``untrained``) until it is trained.
+:mod:`edgebench_zoo.nets` when a model is built. Weights: one trained with ``edgebench train``
+and cached in the zoo data dir (``$EDGEBENCH_ZOO_DIR`` or the user data dir's ``edgebench/zoo``)
+wins, else the file shipped in ``weights/``; a model with neither runs with its untrained
+initial weights (tagged ``untrained``) until it is trained.
 """
 
 from __future__ import annotations
@@ -104,8 +104,11 @@ def weights_name(name: str) -> str:
 
 
 def weights_path(name: str) -> Path | None:
-    """The weights a model loads: shipped, else cached from `edgebench train`, else None."""
-    for folder in (SHIPPED_DIR, zoo_dir() / "weights"):
+    """The weights a model loads: trained here with `edgebench train`, else shipped, else None.
+
+    A user's own training wins over the shipped file: it is the reason to have run it.
+    """
+    for folder in (zoo_dir() / "weights", SHIPPED_DIR):
         path = folder / weights_name(name)
         if path.is_file():
             return path
