@@ -152,6 +152,8 @@ def test_study_quick(zoo_env, name):
     if extra:  # --batch-size / --patch reach every model's training and the table's note
         assert {(r["recipe"]["batch_size"], r["recipe"]["patch"]) for r in record["records"]} == {(3, 12)}
         assert "batch 3, LR patch 12" in " ".join(record["notes"])
+    if name == "split-ratio":  # RCAN and the alphas train alike, so only the blocks differ
+        assert len({r["recipe"]["lr"] for r in record["records"]}) == 1
     if name == "separable":
         msrn, smsrn = record["rows"][0], record["rows"][1]
         assert msrn[1] == sum(p.numel() for p in nets.MSRN(4, blocks=1, feats=8).parameters())
