@@ -23,4 +23,4 @@ def test_wheel_contains_profiles_photos_weights_adapters_and_entry_points(tmp_pa
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     for plugin in ("onnxruntime", "sr_models", "builtin_transports", "builtin_datasets"):
         assert f"{plugin} = " in entry_points
-    assert wheel.stat().st_size < 15 * 2**20  # photos + small weights only
+    assert wheel.stat().st_size < 20 * 2**20  # photos + the ≤ 2 M-parameter models' float16 weights only
