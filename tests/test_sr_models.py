@@ -154,10 +154,11 @@ def test_int8_onnx_of_the_shipped_models_beats_bicubic_on_held_out_photos():
     assert result.exit_code == 0, result.output
     store = Store.open(os.environ["EDGEBENCH_DB"])
     try:
-        psnr_of = {r["model"]: r["psnr"] for r in store.results()}
-        assert {r["n_images"] for r in store.results()} == {4} and {r["precision"] for r in store.results()} == {"int8"}
+        rows = store.results()
     finally:
         store.close()
+    psnr_of = {r["model"]: r["psnr"] for r in rows}
+    assert {r["n_images"] for r in rows} == {4} and {r["precision"] for r in rows} == {"int8"}
     assert set(psnr_of) == {"bicubic", "abpn", "scsrn"}
     for name in ("abpn", "scsrn"):  # artifact's own uint8 outputs on the full eval photos
         assert psnr_of[name] > psnr_of["bicubic"] + 0.5, psnr_of

@@ -325,7 +325,6 @@ def study_pruning(opt: Options) -> Table:
 
 def study_distillation(opt: Options) -> Table:
     from .nets import EDSR
-    from .train import train_model
 
     steps = opt.steps or 300
     if opt.quick:

@@ -94,8 +94,9 @@ def contrastive_hook(teacher: Any, scale: int, weight: float = DISTILL_WEIGHT) -
     return hook
 
 
-def save_weights(module: Any, out: Path, *, half: bool = False) -> None:
-    """Write the state_dict; ``half`` stores float tensors as float16 (half the bytes, for shipped files).
+def save_weights(module: Any, out: Path, *, half: bool = False) -> dict[str, Any]:
+    """Write the state_dict and return what was written; ``half`` stores float tensors as float16
+    (half the bytes, for shipped files).
 
     ``load_state_dict`` casts them back into the float32 parameters, so a loader needs no change.
     """
@@ -106,6 +107,7 @@ def save_weights(module: Any, out: Path, *, half: bool = False) -> None:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, out)
+    return state
 
 
 def float_init_for_qat(name: str) -> Path | None:
@@ -203,9 +205,9 @@ def train_model(
         qat_mod.finalize(module, qat_state)
     module.cpu().eval()
     if out is not None:
-        save_weights(module, out, half=half)
+        state = save_weights(module, out, half=half)
         if half:  # score what the file holds
-            module.load_state_dict(torch.load(out, map_location="cpu", weights_only=True))
+            module.load_state_dict(state)
     scores = training.evaluate(module, scale, pairs, device="cpu")
     record = {
         "model": name,
@@ -214,6 +216,7 @@ def train_model(
         "recipe": recipe,
         "data": data_label,
         "stored": "float16" if half else "float32",
+        "init": str(init) if init else None,
         "mode": "qat-" + qat if qat else ("contrastive-distillation" if teacher is not None else "l1"),
         "device": device or training.default_device(),
         "wall_s": round(result.wall_s, 1),
@@ -252,8 +255,6 @@ def train_cli(
             raise FileNotFoundError(f"teacher {teacher_name!r} has no trained weights: run `edgebench train {teacher_name}` first")
         teacher = model_spec(teacher_name).load() if weights_path(teacher_name) else nets.build(teacher_name).eval()
     qat = None
-    if init is not None and not init.is_file():
-        raise FileNotFoundError(f"--init weights not found: {init}")
     if name.endswith("-qat"):
         qat = "noclip" if no_clip else "clip"
         init = init or float_init_for_qat(name)
@@ -267,7 +268,7 @@ def train_cli(
             init = float_out
     trained = train_model(name, quick=quick, out=out, checkpoint_dir=ckpt, resume=not fresh, teacher=teacher, qat=qat,
                           init=init, **overrides)
-    record = trained.record | {"init": str(init) if init else None}
+    record = trained.record
     log_path = out.with_suffix(".json")
     log_path.write_text(json.dumps(record, indent=1) + "\n")
     return record
