@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from edgebench.plugins import models  # noqa: E402
 from edgebench.testing import measure_one  # noqa: E402
-from edgebench_zoo import ENTRIES, model_spec, nets  # noqa: E402
+from edgebench_zoo import ENTRIES, model_spec, nets, tecogan  # noqa: E402
 
 
 def count(module) -> int:
@@ -112,7 +112,7 @@ def test_warp_moves_pixels_by_the_flow():
     img[0, 0, 3, 3] = 1.0
     flow = torch.zeros(1, 2, 8, 8)
     flow[:, 0] = 2.0  # sample 2 px to the right: the dot appears 2 px to the left
-    out = nets.warp(img, flow)
+    out = tecogan.warp(img, flow)
     assert out[0, 0, 3, 1] == pytest.approx(1.0) and out[0, 0, 3, 3] == pytest.approx(0.0)
 
 
@@ -166,7 +166,7 @@ REDUCED = {
     "rcan": lambda: nets.RCAN(4, groups=2, blocks=2, feats=16, reduction=4),
     "splitsr": lambda: nets.RCAN(4, groups=2, blocks=2, feats=16, reduction=4, alpha=0.25, location="both"),
     "edsr": lambda: nets.EDSR(2, feats=32, blocks=2, res_scale=0.1),
-    "tecogan-srnet": lambda: nets.TecoGAN(2),
+    "tecogan-srnet": lambda: tecogan.TecoGAN(2),
 }
 
 
@@ -197,14 +197,14 @@ def test_deep_models_at_full_size_through_the_harness(edgebench_env, monkeypatch
 
 def test_every_shipped_model_beats_bicubic_on_held_out_photos(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEBENCH_ZOO_DIR", str(tmp_path))  # no weights trained here: the shipped ones load
-    from edgebench_zoo import SHIPPABLE_LIMIT, SHIPPED_DIR
-    from edgebench_zoo.train import bicubic_scores, eval_pairs
+    from edgebench_zoo import SHIPPABLE_LIMIT, SHIPPED_DIR, weights_name
+    from edgebench_zoo.train import bicubic_scores, eval_pairs, is_shipped
 
     from edgebench.training import evaluate
 
-    shipped = sorted(n for n in ENTRIES if (SHIPPED_DIR / f"{n}_x{ENTRIES[n].scale}.pt").is_file())
+    shipped = sorted(filter(is_shipped, ENTRIES))
     assert shipped == sorted(n for n, e in ENTRIES.items() if e.params <= SHIPPABLE_LIMIT)  # every small model ships
-    total = sum((SHIPPED_DIR / f"{n}_x{ENTRIES[n].scale}.pt").stat().st_size for n in shipped)
+    total = sum((SHIPPED_DIR / weights_name(n)).stat().st_size for n in shipped)
     assert total < 16_000_000  # float16 files: the wheel stays small
     bicubic = {}
     for name in shipped:

@@ -290,7 +290,7 @@ def sequence_scores(module: Any, sequences: list[list[tuple[Any, Any]]], scale: 
 
 
 def study_pruning(opt: Options) -> Table:
-    from .nets import TecoGAN
+    from .tecogan import TecoGAN
 
     steps = opt.steps or 300
     blocks = (10, 1) if opt.quick else (10, 7, 5, 3, 1)
