@@ -181,7 +181,9 @@ def test_ctrl_c_mid_run_keeps_finished_results(tmp_path):
     proc = subprocess.Popen(
         [*EDGEBENCH, "--db", str(db), "run", "--quick", "-m", "fast-tiny", "-m", "slow-tiny", "-b", "sleepy",
          "-p", "fp32"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=subprocess_env(root, EDGEBENCH_CACHE=str(tmp_path / "cache")))
+        env=subprocess_env(root, EDGEBENCH_CACHE=str(tmp_path / "cache")),
+        # a suite started in the background (`cmd &`) hands SIGINT down ignored: give the child Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline:
         if db.exists():
