@@ -1,20 +1,27 @@
-"""Parse the output of TensorFlow Lite's ``benchmark_model`` tool (several versions).
+"""Parse the output of TensorFlow Lite / LiteRT ``benchmark_model``, every generation of it.
 
-Lines understood (``tensorflow/lite/tools/benchmark``):
+Figures understood (microseconds everywhere; LiteRT's milliseconds are converted):
 
-* ``count=50 first=41234 curr=40001 min=39876 max=45123 avg=40712.3 std=1402`` (microseconds; the
-  first such line is the warm-up pass, the last one the regular runs);
-* ``Inference timings in us: Init: 25123, First inference: 45123, Warmup (avg): 40712.3,
-  Inference (avg): 40356.2``;
-* memory: ``Peak memory footprint (MB): init=3.45 overall=10.85`` (older tools),
-  ``Memory footprint delta from the start of the tool (MB): init=5.23 overall=12.42`` and
-  ``Overall peak memory footprint (MB) via periodic monitoring: 18.33`` (newer tools);
-* the delegate's ``Replacing N out of M node(s) with delegate (NAME) node, yielding P partitions``
-  (older runtimes: ``Replacing N node(s) with delegate (NAME) node, yielding P partitions.``);
-* the ``--enable_op_profiling`` "Run Order" table (with or without the old ``[start]`` column).
+* TF 1.x: ``Average inference timings in us: Warmup: W, Init: I, no stats: A`` (TF 1.13+: ``Inference: A``);
+* TF 2.x: ``Inference timings in us: Init: I, First inference: F, Warmup (avg): W, Inference (avg): A``;
+* LiteRT results block (``========== BENCHMARK RESULTS ==========``): ``Model initialization: X ms``,
+  ``Warmup (first): X ms``, ``Warmup (avg): X ms (N runs)``, ``Inference (avg): X ms (N runs)``,
+  ``Inference (min|max): X ms``, ``Inference (std): X`` (ms, printed without a unit);
+* run summaries ``count=N first= curr= min= max= avg= std= [p5= median= p95=]`` (numbers may be written
+  ``2.95034e+06``): the first phase is the warm-up, the second the regular runs; the op profiler's
+  ``Timings (microseconds): count=...`` line is never one of them;
+* memory: ``Peak memory footprint (MB): init= overall=``, ``Memory footprint delta from the start of the
+  tool (MB): init= overall=``, ``Overall peak memory footprint (MB) via periodic monitoring: X``, LiteRT's
+  ``Init footprint: X MB`` / ``Overall footprint: X MB`` / ``Peak memory: X MB`` and
+  ``Peak memory usage not available``;
+* echoed parameters ``Name: [value]``; ``The input model file size (MB): X``; ``Initialized session in Xms.``;
+  the ``--enable_op_profiling`` "Run Order" table; delegation proof (see ``benchmark_model_delegation``).
 
-A parse that finds no latency figure is an error (:class:`BenchmarkOutputError`), as is an output
-whose last timing line is cut off.
+Lines may carry CR/LF endings, ANSI colours, ``INFO:``/``VERBOSE:``/``WARNING:``/``ERROR:`` prefixes,
+logcat prefixes (threadtime, brief, Android Studio), LiteRT's ``[file.h:N]`` tags, markdown quotes,
+indentation; shell prompts, ``set -x`` lines and ``...`` elisions are ignored. When one text holds
+several runs (several ``STARTING!``), the last one is parsed. A run without a complete inference figure
+is failed; its ``error`` is the tool's most specific line.
 """
 
 from __future__ import annotations
@@ -24,34 +31,93 @@ from typing import Any
 
 from edgebench.errors import DeviceError
 
+from .benchmark_model_delegation import scan, summarize
+
 
 class BenchmarkOutputError(DeviceError):
     """benchmark_model's output has no (complete) figure edgebench can read."""
 
 
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_STATS = re.compile(r"count=(\d+) first=(%s) curr=(%s) min=(%s) max=(%s) avg=(%s) std=(%s)"
-                    r"(?: p5=(%s) median=(%s) p95=(%s))?" % ((_NUM,) * 9))  # percentiles: newer tools
-_STATS_START = re.compile(r"count=\d+\s+first=")
-_TIMINGS = re.compile(r"Inference timings in us:\s*Init:\s*(%s),\s*First inference:\s*(%s),\s*"
-                      r"Warmup \(avg\):\s*(%s),\s*Inference \(avg\):\s*(%s)" % ((_NUM,) * 4))
-_PEAK_OLD = re.compile(r"Peak memory footprint \(MB\):\s*init=(%s)\s+overall=(%s)" % (_NUM, _NUM))
-_DELTA = re.compile(r"Memory footprint delta from the start of the tool \(MB\):\s*init=(%s)\s+overall=(%s)"
-                    % (_NUM, _NUM))
-_PERIODIC = re.compile(r"Overall peak memory footprint \(MB\) via periodic monitoring:\s*(%s)" % _NUM)
-_REPLACE = re.compile(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \(([^)]*)\) node, yielding (\d+) partition")
-_REPLACE_OLD = re.compile(r"Replacing (\d+) node\(s\) with delegate \(([^)]*)\) node, yielding (\d+) partition")
-_MODEL_SIZE = re.compile(r"The input model file size \(MB\):\s*(%s)" % _NUM)
-_INIT_SESSION = re.compile(r"Initialized session in (%s)ms" % _NUM)
-_NODES_OBSERVED = re.compile(r"^\s*(\d+) nodes observed", re.M)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_PREFIXES = [re.compile(p) for p in (
+    r"^\s+",
+    r"^>\s?",  # markdown quote
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+-\d+\s+\S+\s+\S+\s+[VDIWEF]\s+",  # Android Studio logcat
+    r"^(?:\d\d-\d\d )?\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[\w.]+\s*:\s?",  # logcat threadtime
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \d+-\d+/\S+ (?=[VDIWEF]/)",  # old Android Studio logcat
+    r"^(?:\d\d-\d\d \d\d:\d\d:\d\d\.\d+ )?[VDIWEF]/[\w.]+\s*(?:\(\s*\d+\))?:\s?",  # logcat brief
+    r"^(?:\.\.\.\s+)?[VDIWEF]?\s*tflite\s*:\s",  # "I tflite  : ", "... tflite  : "
+    r"^(?:INFO|VERBOSE|WARNING|ERROR|DEBUG|FATAL):\s?",
+    r"^\[[\w./-]+\.(?:h|cc|cpp):\d+\]\s?",  # LiteRT source tags
+)]
+# severity in the stripped prefix: "ERROR: ", logcat "E/tag(pid):", "... 123 123 E tflite  : ", "E tflite: "
+_ERROR_MARK = re.compile(r"(?:^|\s)(?:ERROR|FATAL):|(?:^|\s)[EF](?:/|\s)")
+_STATS = re.compile(r"^count=(\d+)\b(.*)$")
+_KEYVAL = re.compile(r"\b(\w+)=(%s)(?=\s|$)" % _NUM)
+_PHASE = re.compile(r"^Running benchmark for (?:at least )?\d+ iterations")
+_TF2 = re.compile(r"^Inference timings in us:(.*)$")
+_TF1 = re.compile(r"^Average inference timings in us:(.*)$")
+_FIELD = re.compile(r"([A-Za-z][A-Za-z ()]*?):\s*(%s)(?=,|\s*$)" % _NUM)
+_LITERT = re.compile(r"^(Model initialization|Warmup \(first\)|Warmup \(avg\)|Inference \((?:avg|min|max|std)\)):"
+                     r"\s*(%s)(?:\s*ms)?(?:\s*\((\d+) runs\))?\s*$" % _NUM)
+_MEM = re.compile(r"^(Peak memory footprint \(MB\)|Memory footprint delta from the start of the tool \(MB\)):"
+                  r"\s*init=(%s)\s+overall=(%s)" % (_NUM, _NUM))
+_PERIODIC = re.compile(r"^(?:Overall peak memory footprint \(MB\) via periodic monitoring|Peak memory):\s*(%s)" % _NUM)
+_LITERT_MEM = re.compile(r"^(Init|Overall) footprint:\s*(%s)\s*MB" % _NUM)
+_PARAM = re.compile(r"^([#A-Za-z][^:\[\]=]*?)\s*:\s*\[(.*)\]\s*$")
+_MODEL_SIZE = re.compile(r"^The input model file size \(MB\):\s*(%s)" % _NUM)
+_INIT_SESSION = re.compile(r"^Initialized session in (%s)\s*ms" % _NUM)
+_NODES_OBSERVED = re.compile(r"^(\d+) nodes observed")
+_NODE_FAILED = re.compile(r"Node number \d+ \(.+?\) failed to (?:prepare|invoke)\.?")
+_FATAL_TAIL = re.compile(r"^(?:Failed to allocate tensors!?|Failed to invoke!?|Failed to initialize the interpreter"
+                         r"|Failed to run model)")
+_FATAL = re.compile(r"Could not open|Failed to mmap model|Failed to load model|Failed to read model|CANNOT LINK "
+                    r"EXECUTABLE|cannot open shared object file|not found|Failed to load delegate|"
+                    r"Failed to create .*delegate|No such file or directory|Segmentation fault|Aborted", re.I)
 _TABLE_BANNER = re.compile(r"^=+ (.+?) =+\s*$")
+_TO_US = 1000.0
 
 
-def _stats(match: re.Match) -> dict[str, float]:
-    keys = ("count", "first", "curr", "min", "max", "avg", "std", "p5", "median", "p95")
-    values = {k: float(v) for k, v in zip(keys, match.groups()) if v is not None}
-    values["count"] = int(values["count"])
+def _clean(line: str) -> str:
+    """One output line without its prefixes (they may stack: a quoted, indented logcat INFO line)."""
+    previous = None
+    while previous != line:
+        previous = line
+        for prefix in _PREFIXES:
+            line = prefix.sub("", line, count=1)
+    return line.rstrip()
+
+
+def _lines(text: str) -> tuple[list[str], list[bool], bool]:
+    """(cleaned lines, error-severity flags) of the last run in ``text``; whether it ends with a newline."""
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    raw = text.split("\n")
+    ends_with_newline = text.endswith("\n")
+    if ends_with_newline:
+        raw.pop()
+    cleaned = [_clean(line) for line in raw]
+    errors = [bool(_ERROR_MARK.search(line.rstrip()[:len(line.rstrip()) - len(clean)]))
+              for line, clean in zip(raw, cleaned)]
+    keep = [i for i, line in enumerate(cleaned) if not (i and line and line == cleaned[i - 1])]  # logcat doubles
+    cleaned, errors = [cleaned[i] for i in keep], [errors[i] for i in keep]
+    starts = [i for i, line in enumerate(cleaned) if line == "STARTING!"]
+    first = starts[-1] if starts else 0  # several runs pasted together: the last one counts
+    return cleaned[first:], errors[first:], ends_with_newline
+
+
+def _stats(count: str, rest: str) -> dict[str, Any]:
+    values: dict[str, Any] = {"count": int(count)}
+    values.update({key: float(value) for key, value in _KEYVAL.findall(rest)})
     return values
+
+
+def _fields(rest: str) -> dict[str, float]:
+    return {key.strip(): float(value) for key, value in _FIELD.findall(rest)}
+
+
+def _ms(value: str) -> float:
+    return round(float(value) * _TO_US, 3)  # 0.46 ms -> 460.0 us, not 460.00000000000006
 
 
 def parse_op_profile(text: str) -> list[dict[str, Any]]:
@@ -59,7 +125,7 @@ def parse_op_profile(text: str) -> list[dict[str, Any]]:
 
     Newer tools print a first "Run Order" table for the initialization (ModifyGraphWithDelegate,
     AllocateTensors): the per-op table is the one after "Operator-wise Profiling Info for Regular
-    Benchmark Runs" (the only one in older outputs).
+    Benchmark Runs" (the only one in older outputs and in LiteRT's).
     """
     marker = text.find("Operator-wise Profiling Info for Regular Benchmark Runs")
     lines = text[marker:].splitlines() if marker >= 0 else text.splitlines()
@@ -97,82 +163,117 @@ def parse_op_profile(text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def parse(text: str) -> dict[str, Any]:
-    """Every figure in one benchmark_model output; raises BenchmarkOutputError without one."""
-    if not text or not text.strip():
-        raise BenchmarkOutputError("benchmark_model printed nothing")
-    # the op profiler's own "Timings (microseconds): count=..." summary is not a benchmark pass
-    timing_lines = [line for line in text.splitlines() if "Timings (microseconds)" not in line]
-    runs = [_stats(m) for line in timing_lines for m in _STATS.finditer(line)]
-    starts = sum(len(_STATS_START.findall(line)) for line in timing_lines)
-    timings = _TIMINGS.search(text)
-    if not runs and not timings:
-        tail = text.strip().splitlines()[-1][:200]
-        raise BenchmarkOutputError(f"benchmark_model's output has no timing figure (last line: {tail!r})")
-    if starts > len(runs):
-        raise BenchmarkOutputError("benchmark_model's output is cut off inside a 'count=' timing line")
-    result: dict[str, Any] = {"runs": runs[-1] if runs else None, "warmup": runs[0] if len(runs) > 1 else None}
-    if timings:
-        init, first, warm, inf = (float(v) for v in timings.groups())
-        result.update(init_us=init, first_us=first, warmup_avg_us=warm, inference_avg_us=inf)
-    elif runs:  # the summary line is missing (older tools print it last): an incomplete output
-        raise BenchmarkOutputError("benchmark_model's output ends before its 'Inference timings in us' summary")
-    memory: dict[str, Any] = {}
-    if (m := _DELTA.search(text)):
-        memory.update(init_mb=float(m.group(1)), overall_mb=float(m.group(2)),
-                      definition="Memory footprint delta from the start of the tool (MB)")
-    elif (m := _PEAK_OLD.search(text)):
-        memory.update(init_mb=float(m.group(1)), overall_mb=float(m.group(2)),
-                      definition="Peak memory footprint (MB)")
-    if (m := _PERIODIC.search(text)):
-        memory["periodic_peak_mb"] = float(m.group(1))
-    result["memory"] = memory
-    delegation = [{"delegated": int(m.group(1)), "total": int(m.group(2)), "delegate": m.group(3),
-                   "partitions": int(m.group(4))} for m in _REPLACE.finditer(text)]
-    if not delegation:
-        delegation = [{"delegated": int(m.group(1)), "total": None, "delegate": m.group(2),
-                       "partitions": int(m.group(3))} for m in _REPLACE_OLD.finditer(text)]
-    result["delegation"] = delegation
-    if (m := _MODEL_SIZE.search(text)):
-        result["model_size_mb"] = float(m.group(1))
-    if (m := _INIT_SESSION.search(text)):
-        result["init_session_ms"] = float(m.group(1))
-    result["op_profile"] = parse_op_profile(text)
-    if (m := _NODES_OBSERVED.search(text)):
-        result["nodes_observed"] = int(m.group(1))
+def _error(lines: list[str], flagged: list[str], delegate_errors: list[str]) -> str | None:
+    """The cause in the tool's own words, most specific first."""
+    node = next((line for line in lines if _NODE_FAILED.search(line)), None)
+    if node is not None:
+        node = _NODE_FAILED.search(node).group(0)
+        tail = next((line for line in lines if _FATAL_TAIL.match(line)), None)
+        return f"{node.rstrip('.')}; {tail}" if tail else node
+    if delegate_errors:
+        return delegate_errors[0]
+    if flagged:
+        return flagged[0]
+    fatal = next((line for line in lines if _FATAL.search(line)), None)
+    if fatal:
+        return fatal
+    return "Benchmarking failed." if "Benchmarking failed." in lines else None
+
+
+def parse(text: str, model_nodes: int | None = None) -> dict[str, Any]:
+    """Every figure in one benchmark_model output (see the module docstring); never raises on bad text."""
+    lines, error_flags, ends_with_newline = _lines(text or "")
+    result: dict[str, Any] = dict.fromkeys(("inference_avg_us", "init_us", "first_us", "warmup_avg_us", "runs",
+                                            "warmup", "generation", "model_size_mb", "init_session_ms",
+                                            "nodes_observed", "error"))
+    memory: dict[str, Any] = dict.fromkeys(("init_mb", "overall_mb", "periodic_peak_mb", "definition", "available"))
+    params: dict[str, str] = {}
+    phases, phase_stats, cut = 0, {}, None
+    litert: dict[str, tuple[float, int | None]] = {}
+    for index, line in enumerate(lines):
+        last_unterminated = index == len(lines) - 1 and not ends_with_newline
+        if _PHASE.match(line):
+            phases += 1
+        elif (m := _STATS.match(line)):
+            stats = _stats(m.group(1), m.group(2))
+            if stats["count"] > 1 and not {"avg", "std"} <= stats.keys() or last_unterminated:
+                cut = "benchmark_model's output is cut off inside a 'count=' timing line"
+                continue
+            phase_stats[phases] = stats
+        elif (m := _TF2.match(line)) or (m := _TF1.match(line)):
+            fields = _fields(m.group(1))
+            figure = fields.get("Inference (avg)", fields.get("no stats", fields.get("Inference")))
+            if figure is None or last_unterminated:
+                cut = "benchmark_model's output is cut off inside its 'Inference timings' line"
+                continue
+            result.update(generation="tf2" if line.startswith("Inference") else "tf1", inference_avg_us=figure,
+                          init_us=fields.get("Init"), first_us=fields.get("First inference"),
+                          warmup_avg_us=fields.get("Warmup (avg)", fields.get("Warmup")))
+        elif (m := _LITERT.match(line)):
+            if last_unterminated:
+                cut = "benchmark_model's output is cut off inside its results block"
+                continue
+            litert[m.group(1)] = (_ms(m.group(2)), int(m.group(3)) if m.group(3) else None)
+        elif (m := _MEM.match(line)):
+            memory.update(init_mb=float(m.group(2)), overall_mb=float(m.group(3)), definition=m.group(1),
+                          available=True)
+        elif (m := _PERIODIC.match(line)):
+            memory.update(periodic_peak_mb=float(m.group(1)), available=True)
+        elif (m := _LITERT_MEM.match(line)):
+            memory["init_mb" if m.group(1) == "Init" else "overall_mb"] = float(m.group(2))
+            memory.update(definition="Init footprint / Overall footprint (MB)", available=True)
+        elif line.startswith("Peak memory usage not available"):
+            memory["available"] = False
+        elif (m := _PARAM.match(line)):
+            key = re.sub(r"[^a-z0-9]+", "_", m.group(1).lower()).strip("_")
+            params.setdefault(key, m.group(2))
+        elif (m := _MODEL_SIZE.match(line)):
+            result["model_size_mb"] = float(m.group(1))
+        elif (m := _INIT_SESSION.match(line)):
+            result["init_session_ms"] = float(m.group(1))
+        elif (m := _NODES_OBSERVED.match(line)):
+            result["nodes_observed"] = int(m.group(1))  # the last table's: profiler kernels, not model nodes
+    # phase 1 is the warm-up, phase 2 the regular runs; outputs without phase headers list them in order
+    ordered = [phase_stats[k] for k in sorted(phase_stats)]
+    if phases:
+        result["warmup"], result["runs"] = phase_stats.get(1), phase_stats.get(2)
+    elif ordered:
+        result["runs"], result["warmup"] = ordered[-1], ordered[0] if len(ordered) > 1 else None
+    if "Inference (avg)" in litert:
+        avg, count = litert["Inference (avg)"]
+        result.update(generation="litert", inference_avg_us=avg, init_us=litert.get("Model initialization", (None,))[0],
+                      first_us=litert.get("Warmup (first)", (None,))[0],
+                      warmup_avg_us=litert.get("Warmup (avg)", (None,))[0])
+        if result["runs"] is None:
+            result["runs"] = {"count": count, "avg": avg, **{key: litert[f"Inference ({key})"][0]
+                                                            for key in ("min", "max", "std")
+                                                            if f"Inference ({key})" in litert}}
+        if result["warmup"] is None and "Warmup (avg)" in litert:
+            first = litert.get("Warmup (first)", (None,))[0]
+            result["warmup"] = {"count": litert["Warmup (avg)"][1], "avg": litert["Warmup (avg)"][0],
+                                **({"first": first} if first is not None else {})}
+    if result["generation"] is None and any(_STATS.match(line) for line in lines):
+        result["generation"] = "tf2"
+    events, delegate_errors, unsupported = scan(lines)
+    summary = summarize(events, model_nodes)
+    error_lines = list(dict.fromkeys(line for line, flag in zip(lines, error_flags) if flag and line))
+    failed = result["inference_avg_us"] is None or cut is not None
+    if cut is not None:
+        result["inference_avg_us"] = None
+        result["error"] = cut
+    elif failed:
+        result["error"] = _error(lines, error_lines, delegate_errors) or (
+            "benchmark_model printed nothing" if not "".join(lines).strip()
+            else "benchmark_model's output has no inference figure")
+    result.update(failed=failed, memory=memory, memory_overall_mb=memory["overall_mb"], params=params,
+                  delegations=[{k: v for k, v in e.items() if k != "source"} for e in events],
+                  delegate_errors=delegate_errors, unsupported_ops=unsupported, error_lines=error_lines,
+                  op_profile=parse_op_profile("\n".join(lines)), **summary)
     return result
 
 
-def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
-    """The harness's result dict (runner format) from :func:`parse`'s figures."""
-    runs = parsed["runs"]
-    # the median where the tool prints percentiles (edgebench ranks medians), else its average
-    figure = "median" if runs and "median" in runs else "avg"
-    latency_us = runs["median"] if figure == "median" else parsed.get("inference_avg_us", runs["avg"] if runs else None)
-    memory: dict[str, Any] = {"source": "benchmark_model", **parsed["memory"]}
-    overall = parsed["memory"].get("overall_mb")
-    if overall is not None:
-        memory["peak_bytes"] = int(overall * 1024 * 1024)
-    runtime: dict[str, Any] = {"runtime": "benchmark_model"}
-    delegation = parsed["delegation"]
-    if delegation:
-        delegated = sum(d["delegated"] for d in delegation)
-        total = delegation[-1]["total"] or parsed.get("nodes_observed") or len(parsed["op_profile"]) or None
-        runtime.update(delegated_nodes=delegated, total_nodes=total, delegate_name=delegation[-1]["delegate"],
-                       partitions=sum(d["partitions"] for d in delegation),
-                       delegation=f"{delegated} of {total if total is not None else '?'} nodes delegated")
-    return {
-        "init_ms": parsed["init_us"] / 1000.0 if "init_us" in parsed else None,
-        "first_ms": parsed["first_us"] / 1000.0 if "first_us" in parsed else None,
-        "warmup_ms": [parsed["warmup_avg_us"] / 1000.0] if "warmup_avg_us" in parsed else [],
-        # benchmark_model reports aggregates, not each run: its median (or average) is the one timing we have
-        "timings_ms": [latency_us / 1000.0],
-        "memory": memory,
-        "runtime": runtime,
-        "op_profile": parsed["op_profile"],
-        "native": {"tool": "benchmark_model", "runs": runs, "warmup": parsed["warmup"],
-                   "timings": "aggregate: benchmark_model prints count/min/max/avg/std, not each run",
-                   "latency_figure": figure,
-                   **{k: parsed[k] for k in ("model_size_mb", "init_session_ms", "nodes_observed") if k in parsed}},
-        "quality_on": "host",
-    }
+def check(parsed: dict[str, Any]) -> dict[str, Any]:
+    """``parsed`` itself when the run produced its figure; raises BenchmarkOutputError with the cause."""
+    if parsed["failed"]:
+        raise BenchmarkOutputError(parsed["error"])
+    return parsed
