@@ -169,3 +169,29 @@ def test_device_paths_cannot_escape_the_phone(workdir):  # noqa: F811
     with pytest.raises(PermissionError):
         endpoint.resolve("/etc/passwd", write=True)
     assert os.path.isdir(endpoint.root / "system/bin")
+
+
+def test_endpoint_faults_strike_only_what_they_match_and_a_restart_keeps_the_port(phone):
+    endpoint = phone.endpoint
+    with pytest.raises(ValueError):
+        endpoint.fail_next("reboot")
+    with pytest.raises(ValueError):
+        endpoint.fail_next("push", action="explode")
+    t = transport(phone.values["serial"], phone.values["server_port"])
+    fault = endpoint.fail_next("shell", match="needle", after_bytes=1)
+    assert t.run(["echo", "hay"], timeout=30).stdout == "hay\n" and fault.hits == 0
+    assert t.run(["echo", "needle"], timeout=30).stdout == "needle\n"  # struck once, retried once
+    assert fault.hits == 1 and fault.struck.is_set() and not fault.armed
+
+    port = endpoint.port
+    endpoint.restart(down_for=0.5)
+    assert not endpoint.listening
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    deadline = time.monotonic() + 5
+    while not endpoint.listening:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert endpoint.port == port and t.run(["echo", "back"], timeout=30).stdout == "back\n"
+    t.close()

@@ -44,7 +44,8 @@ def test_arguments_and_cwd_reach_the_device_literally(device):
         assert echoed.stdout == f"{HOSTILE}||two words|"
         # (the host-shell phone shows its real folder: /data/local/tmp lives under its root)
         assert t.run(["pwd"], timeout=30, cwd=work).stdout.strip().endswith(work)
-        assert t.run(["ls", "-A"], timeout=30, cwd=work).stdout == ""  # no PWNED files anywhere we ran
+        # no PWNED files anywhere we ran (only the owner file that marks the dir as this run's)
+        assert t.run(["ls", "-A"], timeout=30, cwd=work).stdout.split() == [".edgebench-owner"]
     finally:
         t.remove(work)
     assert t.run(["ls", "-d", work], timeout=30).returncode != 0
@@ -62,7 +63,7 @@ def test_hostile_file_name_is_pushed_run_and_pulled_literally(device, tmp_path):
         remote = f"{work}/{HOSTILE} \\ back"
         t.push(local, remote)
         listed = t.run(["ls", "-A"], timeout=30, cwd=work).stdout.splitlines()
-        assert sorted(listed) == sorted(["canary", f"{HOSTILE} \\ back"])
+        assert sorted(listed) == sorted([".edgebench-owner", "canary", f"{HOSTILE} \\ back"])
         size = t.run(["wc", "-c", remote], timeout=30)
         assert size.returncode == 0 and size.stdout.split()[0] == str(len(payload))
         back = tmp_path / "it's \"back\".bin"
@@ -76,7 +77,7 @@ def test_hostile_file_name_is_pushed_run_and_pulled_literally(device, tmp_path):
 def test_a_hanging_command_times_out_and_is_killed_on_the_device(device):
     dev, profile, t = device
     started = time.monotonic()
-    with pytest.raises(DeviceTimeout, match=f"device '{profile.name}'.*sleep ran past its 2 s timeout"):
+    with pytest.raises(DeviceTimeout, match=f"device '{profile.name}'.*: sleep 31.4159 ran past the 2 s timeout$"):
         t.run(["sleep", "31.4159"], timeout=2)
     assert time.monotonic() - started < 15
     deadline = time.monotonic() + 10
