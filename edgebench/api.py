@@ -194,6 +194,9 @@ class NativeJob:
     delegate: str
     threads: int
     settings: dict[str, Any]
+    # the low-resolution quality images (uint8 NHWC), when the run scores quality: a backend whose
+    # tool can run them on the device returns its outputs as result["outputs"] (quality_on: device)
+    quality_inputs: "Sequence[Any] | None" = None
 
 
 @dataclass

@@ -104,6 +104,8 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Quality photos: a registered dataset or a folder (HR images, or DIV2K layout).")
 @click.option("--quality-images", type=int, help="Use only the first N quality images.")
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
+@click.option("--require-full-delegation", is_flag=True,
+              help="Fail a job whose delegate leaves part of the graph to the CPU (default: store it, marked partial).")
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="Per-model timeout on the device (s).")
 @click.option("--devices-dir", type=click.Path(file_okay=False, path_type=Path), multiple=True,
               help="Extra folder of device profiles.")
@@ -114,7 +116,7 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tuple[str, ...],
         precisions: tuple[str, ...], delegates: tuple[str, ...], threads: int | None, size: str, runs: int,
         warmup: int, min_time: float, cooldown: float, cool_to: float | None, cool_timeout: float, quick: bool, dataset: str, quality_images: int | None,
-        no_quality: bool, timeout: float, devices_dir: tuple[Path, ...], serial: str | None,
+        no_quality: bool, require_full_delegation: bool, timeout: float, devices_dir: tuple[Path, ...], serial: str | None,
         device_options: tuple[str, ...]) -> None:
     """Export, deploy and measure models on a device; store every result."""
     from .devices import get_profile
@@ -138,7 +140,8 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
     jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile)
     common = dict(warmup=warmup, runs=runs, min_time=min_time, cooldown=cooldown, cool_to=cool_to,
                   cool_timeout=cool_timeout, threads=threads,
-                  dataset=dataset, quality=not no_quality, timeout=timeout)
+                  dataset=dataset, quality=not no_quality, timeout=timeout,
+                  require_full_delegation=require_full_delegation)
     if quick:  # --runs / --warmup given on the command line still count
         explicit = {k for k in ("warmup", "runs")
                     if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
@@ -216,8 +219,12 @@ def plugins(show_all: bool, hooks: tuple[str, ...]) -> None:
 @click.option("--check", is_flag=True, help="Try to reach each device.")
 @click.option("--devices-dir", type=click.Path(file_okay=False, path_type=Path), multiple=True)
 @click.option("--path", "show_path", is_flag=True, help="Print the folder for your own profiles.")
+@click.option("--serial", help="adb: the phone to check (serial, or host:port in TCP mode); overrides the profile.")
+@click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
+              help="Override one of the profile's [options] for the check, e.g. server_port=5038.")
 @click.argument("names", nargs=-1)
-def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, names: tuple[str, ...]) -> None:
+def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, serial: str | None,
+            device_options: tuple[str, ...], names: tuple[str, ...]) -> None:
     """List device profiles (built-in, user dir, --devices-dir), or only NAMES."""
     from .devices import builtin_devices_dir, load_profiles, user_devices_dir
     from .errors import UnknownName
@@ -225,6 +232,9 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, names: 
     if show_path:
         click.echo(str(user_devices_dir()))
         return
+    overrides = _option_overrides(device_options) | ({"serial": serial} if serial else {})
+    if overrides and not names:
+        raise click.UsageError("--serial / --device-option apply to the devices you name: devices --check NAME ...")
     from rich.table import Table
 
     table = Table(title="devices", title_justify="left")
@@ -237,6 +247,7 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, names: 
     for name, profile in sorted(profiles.items()):
         if names and name not in names:
             continue
+        profile.options.update(overrides)
         source = profile.source.parent.resolve() if profile.source else None
         cells = [name, profile.transport, profile.description, ", ".join(profile.delegates),
                  "built-in" if source == builtin else str(profile.source or "")]
@@ -247,16 +258,11 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, names: 
 
 
 def _reachable(profile) -> str:  # type: ignore[no-untyped-def]
-    try:
-        transport = profile.transport_obj()
-        transport.open()
-        try:
-            transport.run(["true"], timeout=15)
-        finally:
-            transport.close()
-    except EdgebenchError as exc:
-        return f"no: {exc}"
-    return "yes"
+    from .transports.remote import check
+
+    # the transport's own probe: fast answers for an absent device, and (adb) no server left behind
+    ok, message = check(profile)
+    return "yes" if ok else f"no: {message}"
 
 
 @cli.command()

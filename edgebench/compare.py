@@ -152,9 +152,23 @@ def _fill(row: Row, ra: dict[str, Any], rb: dict[str, Any], a: Side, b: Side, th
         return
     row.notes.extend(identity_diff(ia, ib))
     if not ta or not tb:
-        row.status = "incomparable"
-        row.notes.append("raw timings missing")
-        return
+        _fill_from_summaries(row, ra, rb, threshold, alpha)
+        if row.status == "incomparable":
+            return
+    else:
+        _fill_from_timings(row, ta, tb, threshold, alpha, confidence)
+    for side, r in (("A", ra), ("B", rb)):
+        codes = [w["code"] for w in r.get("warnings") or [] if w["code"] in ("high-cv", "outliers", "thermal")]
+        if codes:
+            row.notes.append(f"{side} unstable: {', '.join(codes)}")
+    if max_psnr_drop is not None and row.psnr_delta is not None and -row.psnr_delta > max_psnr_drop:
+        row.status = "quality regression" if row.status != "regression" else row.status
+        row.notes.append(f"PSNR fell by {-row.psnr_delta:.2f} dB (> {max_psnr_drop:g})")
+
+
+def _fill_from_timings(row: Row, ta: list[float], tb: list[float], threshold: float, alpha: float,
+                       confidence: float) -> None:
+    """Raw timings on both sides: ratio of medians with a bootstrap interval, Mann-Whitney U."""
     import statistics
 
     row.median_a_ms, row.median_b_ms = statistics.median(ta), statistics.median(tb)
@@ -163,23 +177,39 @@ def _fill(row: Row, ra: dict[str, Any], rb: dict[str, Any], a: Side, b: Side, th
     test = stats.mann_whitney(ta, tb)
     row.p_value, row.test = test.p, f"Mann-Whitney U ({test.method})"
     significant = test.p < alpha and (row.ratio_low > 1 or row.ratio_high < 1)
+    _verdict(row, significant, threshold)
+    if not significant and _min_p(len(ta), len(tb)) >= alpha:
+        row.notes.append(f"too few runs ({len(ta)} and {len(tb)}) for p < {alpha:g}: use --runs 10 or more")
+
+
+def _verdict(row: Row, significant: bool, threshold: float) -> None:
     if not significant:
         row.status = "no change"
-        if _min_p(len(ta), len(tb)) >= alpha:
-            row.notes.append(f"too few runs ({len(ta)} and {len(tb)}) for p < {alpha:g}: use --runs 10 or more")
     elif row.ratio > 1 + threshold:
         row.status = "regression"
     elif row.ratio < 1 / (1 + threshold):
         row.status = "improved"
     else:
         row.status = "slower (small)" if row.ratio > 1 else "faster (small)"
-    for side, r in (("A", ra), ("B", rb)):
-        codes = [w["code"] for w in r.get("warnings") or [] if w["code"] in ("high-cv", "outliers", "thermal")]
-        if codes:
-            row.notes.append(f"{side} unstable: {', '.join(codes)}")
-    if max_psnr_drop is not None and row.psnr_delta is not None and -row.psnr_delta > max_psnr_drop:
-        row.status = "quality regression" if row.status != "regression" else row.status
-        row.notes.append(f"PSNR fell by {-row.psnr_delta:.2f} dB (> {max_psnr_drop:g})")
+
+
+def _fill_from_summaries(row: Row, ra: dict[str, Any], rb: dict[str, Any], threshold: float, alpha: float) -> None:
+    """Rows stored as a tool's summary (benchmark_model prints count, mean and std, not each run):
+    Welch's t-test on (mean, std, n), and the ratio of the means."""
+    from .summary_stats import welch
+
+    sides = [(r.get("mean_ms"), r.get("std_ms"), r.get("n_runs")) for r in (ra, rb)]
+    if any(v is None for side in sides for v in side) or min(side[2] for side in sides) < 2:
+        row.status = "incomparable"
+        row.notes.append("raw timings missing and no mean/std/count to test instead")
+        return
+    (ma, sa, na), (mb, sb, nb) = sides
+    row.n_a, row.n_b = int(na), int(nb)
+    row.ratio = mb / ma
+    t, df, p = welch(ma, sa, int(na), mb, sb, int(nb))
+    row.p_value, row.test = p, f"Welch's t on summaries (t={t:.2f}, df={df:.0f})"
+    row.notes.append("no raw timings (a tool's summary): Welch's t on mean, std and n; the ratio is of means")
+    _verdict(row, p < alpha, threshold)
 
 
 def _min_p(m: int, n: int) -> float:

@@ -21,6 +21,7 @@ from .api import Artifact, Backend, ModelSpec, NativeJob, Transport
 from .artifacts import ArtifactCache
 from .devices import DeviceProfile
 from .errors import ArtifactError, BackendUnavailable, DeviceError, EdgebenchError, ExportError
+from .provenance import check_full_delegation, provenance_warnings
 from .store import Store
 from .util import last_line
 
@@ -46,6 +47,7 @@ class Settings:
     quality_images: int | None = None  # None: all images of the dataset
     quality: bool = True
     timeout: float = 900.0
+    require_full_delegation: bool = False  # partial delegation fails instead of being stored and marked
 
     @classmethod
     def quick(cls, **overrides: Any) -> "Settings":
@@ -178,6 +180,7 @@ class Harness:
         self.failures: list[str] = []
         self.run_id: int | None = None
         self._quality: dict[int, tuple[str, list[np.ndarray], Path]] = {}
+        self._low_res: dict[int, list[np.ndarray]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
 
     @property
@@ -222,16 +225,28 @@ class Harness:
         artifact = self.cache.get(job.model, job.backend, job.precision,
                                   on_export=lambda: self.reporter.phase(job, "exporting"))
         cooled = self._cool_down(job, session)
+        inputs = None
+        if self.settings.quality:
+            self._quality_set(job.model.scale)
+            inputs = self._low_res[job.model.scale]
         native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads,
-                                                      {"settings": asdict(self.settings)}))
+                                                      {"settings": asdict(self.settings)}, quality_inputs=inputs))
         if native is not None:
-            self.reporter.phase(job, "quality on host")
             result = native
-            quality = self._host_quality(job, artifact) if self.settings.quality else None
+            quality = None
+            outputs = result.pop("outputs", None)
+            if outputs is not None:  # the tool ran the quality images on the device itself
+                quality = self._score(job, outputs)
+                result["quality_on"] = "device"
+            elif self.settings.quality:  # the tool cannot: the same artifact on this machine's CPU, said so
+                self.reporter.phase(job, "quality on host cpu")
+                quality = self._host_quality(job, artifact)
+                result["quality_on"] = "host-cpu"
         else:
             self.reporter.phase(job, "measuring")
             result, outputs = self._run_runner(job, artifact, session)
             quality = self._score(job, outputs) if outputs is not None else None
+        check_full_delegation(job.delegate, result, self.settings.require_full_delegation, self.profile.name)
         row = self._row(job, artifact, result, quality, cooled)
         self.store.add_result(self.run_id, row)
         self.reporter.done(job, row)
@@ -254,6 +269,7 @@ class Harness:
             npz = Path(self._tmp.name) / f"inputs-x{scale}.npz"
             np.savez(npz, **{f"img{i:04d}": lr for i, (lr, _) in enumerate(pairs)})
             self._quality[scale] = (label, [hr for _, hr in pairs], npz)
+            self._low_res[scale] = [lr for lr, _ in pairs]
         return self._quality[scale]
 
     def _run_runner(
@@ -282,14 +298,15 @@ class Harness:
         local_job = Path(self._tmp.name) / f"job-{tag}.json"
         local_job.write_text(json.dumps(job_doc))
         session.push(local_job, local_job.name)
-        argv = [self.profile.python, "runner.py", local_job.name]
-        if self.profile.affinity:
-            argv = ["taskset", self.profile.affinity, *argv]
+        # the session's own profile: the host session of a native-tool device has no phone mask
+        argv = [session.profile.python, "runner.py", local_job.name]
+        if session.profile.affinity:
+            argv = ["taskset", session.profile.affinity, *argv]
         proc = session.transport.run(argv, timeout=self.settings.timeout, cwd=session.workdir)
         if proc.returncode != 0:
             reason = last_line(proc.stderr) or last_line(proc.stdout) or f"exit status {proc.returncode}"
-            raise ArtifactError(f"{job.label} failed on device {self.profile.name!r}: {reason}")
-        result = parse_runner_output(proc.stdout, self.profile.name)
+            raise ArtifactError(f"{job.label} failed on device {session.profile.name!r}: {reason}")
+        result = parse_runner_output(proc.stdout, session.profile.name)
         outputs = None
         if job_doc["quality"]:
             local_out = Path(self._tmp.name) / job_doc["quality"]["outputs"]
@@ -299,7 +316,8 @@ class Harness:
         return result, outputs
 
     def _host_quality(self, job: Job, artifact: Artifact) -> dict[str, Any] | None:
-        """Quality from the identical artifact run on the host (for native-tool devices)."""
+        """Quality from the identical artifact run on this machine's CPU, with its own Python and no
+        core mask (for native-tool devices whose tool cannot return outputs)."""
         from .transports.local import LocalTransport
 
         host = DeviceProfile(name="host", transport="local", python="{python}", delegates=("cpu", "xnnpack"))
@@ -322,11 +340,15 @@ class Harness:
 
     def _row(self, job: Job, artifact: Artifact, result: dict[str, Any], quality: dict[str, Any] | None,
              cooled: dict[str, Any] | None = None) -> dict:
-        summary = stats.summarize(result["timings_ms"], result.get("first_ms"))
+        if result.get("timings_ms"):
+            summary = stats.summarize(result["timings_ms"], result.get("first_ms"))
+        else:  # a native tool's own count/mean/std/percentiles: it prints no single run
+            summary = result["summary"]
         thermal = dict(result.get("thermal") or {})
         if cooled is not None:
             thermal["cooldown"] = cooled
         warnings = stats.check(summary, thermal)
+        warnings += provenance_warnings(result)
         memory = result.get("memory", {})
         base, after = memory.get("baseline", {}), memory.get("after_timing", memory.get("end", {}))
         peak = None
@@ -336,7 +358,8 @@ class Harness:
             peak = memory["peak_bytes"]
         row: dict[str, Any] = {
             "device": self.profile.name, "model": job.model.name, "backend": job.backend.name,
-            "delegate": job.delegate, "precision": job.precision, "scale": job.model.scale,
+            # the delegate the output proves ran (a native tool can substitute another)
+            "delegate": result.get("delegate", job.delegate), "precision": job.precision, "scale": job.model.scale,
             "params": job.model.params, "artifact_size": artifact.size,
             "artifact_sha": artifact.meta.get("sha256"), "input_h": self.settings.height,
             "input_w": self.settings.width, "threads": self.threads,
@@ -346,7 +369,7 @@ class Harness:
             "thermal": thermal, "runtime": result.get("runtime", {}),
             "environment": result.get("env", {}), "warnings": [w.to_dict() for w in warnings],
             "quality_on": result.get("quality_on", "device") if quality else None,
-            "extra": {k: v for k, v in result.items() if k in ("op_profile", "native")},
+            "extra": {k: v for k, v in result.items() if k in ("op_profile", "native", "quality_fallback")},
         }
         row.update({k: summary[k] for k in ("first_ms", "min_ms", "median_ms", "mean_ms", "p90_ms", "max_ms",
                                             "std_ms", "ci_low_ms", "ci_high_ms", "n_runs")})

@@ -30,7 +30,8 @@ KEY = ("device", "model", "backend", "delegate", "precision")
 DEVICE_IDENTITY_KEYS = ("hostname", "serial", "manufacturer", "model", "soc", "hardware", "cpu_model", "machine",
                         "os", "kernel", "abi", "sdk", "cores_logical", "governor")
 UNSTABLE = ("hot-start", "thermal", "drift", "run-spread", "high-cv")  # the median itself is in doubt; most specific first
-CAUTION = ("outliers", "few-runs", "resolution")  # the median holds (it ignores outliers) but look closer
+CAUTION = ("partial-delegation", "delegation", "quality-host-cpu", "outliers", "few-runs",
+           "resolution")  # the median holds but look closer: what ran, where quality was measured
 
 
 def mai_score(psnr: float | None, runtime_ms: float | None, c: float = SCORE_C) -> float | None:
@@ -75,7 +76,7 @@ def identity_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 _BOARD_COLUMNS = ("id", "run_id", "device", "model", "backend", "delegate", "precision", "params", "artifact_size",
                   "artifact_sha", "input_h", "input_w", "threads", "median_ms", "ci_low_ms", "ci_high_ms", "n_runs",
-                  "timings", "mem_peak_bytes", "psnr", "psnr_y", "ssim", "warnings")
+                  "mean_ms", "std_ms", "timings", "mem_peak_bytes", "psnr", "psnr_y", "ssim", "warnings")
 
 
 def load_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:

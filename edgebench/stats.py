@@ -112,7 +112,7 @@ def check(summary: dict[str, Any], thermal: dict[str, dict[str, float]] | None =
         warnings.append(Warning_(
             "slow-first", f"first inference took {first:.1f} ms, {first / summary['median_ms']:.1f}x the median",
             "normal for lazy initialisation; keep warm-up runs"))
-    if summary["min_ms"] < RESOLUTION_MS * 10:
+    if summary["min_ms"] is not None and summary["min_ms"] < RESOLUTION_MS * 10:
         warnings.append(Warning_(
             "resolution", f"fastest run {summary['min_ms']:.4f} ms is near the timer resolution",
             "use a larger input size"))

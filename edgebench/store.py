@@ -72,7 +72,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
             psnr REAL, psnr_y REAL, ssim REAL,
             dataset TEXT,
             n_images INTEGER,
-            quality_on TEXT,          -- 'device' or 'host' (native tools that cannot return images)
+            quality_on TEXT,          -- 'device', or 'host-cpu' (a native tool that cannot return images; 'host' before 0.2)
             thermal TEXT,             -- JSON: temperatures before/after
             runtime TEXT,             -- JSON: runtime version, providers, delegated nodes...
             environment TEXT,         -- JSON: per-result environment (runner python, affinity...)

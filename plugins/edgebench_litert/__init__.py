@@ -3,8 +3,9 @@
 Exports with litert-torch (fp32, and full int8 through PT2E with an 8-bit image in and out),
 runs with ai-edge-litert's interpreter in the stand-alone runner (``tflite_runtime`` also
 accepted on a device), and on Android measures with TensorFlow's native ``benchmark_model``
-(latency, memory, delegated nodes, per-op profile), computing quality on the host from the
-identical artifact. Nothing heavy is imported here: the CLI must start fast.
+(latency, memory, the delegate that took the nodes, per-op profile) and scores quality through
+the same tool on the phone (the host's CPU only where an old binary cannot feed inputs or dump
+outputs). Nothing heavy is imported here: the CLI must start fast.
 """
 
 from __future__ import annotations
@@ -90,11 +91,15 @@ def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
 
 @hookimpl
 def edgebench_register_commands(cli):  # type: ignore[no-untyped-def]
-    """Add ``--benchmark-binary`` to ``edgebench run`` (the binary this plugin's native path pushes)."""
+    """Add ``edgebench benchmark-model parse|import`` and ``--benchmark-binary`` to ``edgebench run``
+    (the binary this plugin's native path pushes)."""
     import functools
 
     import click
 
+    from .commands import register
+
+    register(cli)
     run = cli.commands.get("run")
     if run is None or any(p.name == "benchmark_binary" for p in run.params):
         return

@@ -183,28 +183,37 @@ def _starts(length, tile, margin):
     return starts + [length - tile]
 
 
-def _tiled(state, image):
-    sig, margin = state["tile"], state["margin"]
-    th, tw = sig.shape[1:3]
+def tile_crops(image, th, tw, margin):
+    """The overlapping (y, x, crop) tiles of an NHWC image, padded by edge replication when smaller."""
     _, h, w, _ = image.shape
     padded = image
     if h < th or w < tw:  # smaller than a tile: edge-replicate (this border is then approximate)
-        state["padded"] += 1
         padded = np.pad(image, ((0, 0), (0, max(th - h, 0)), (0, max(tw - w, 0)), (0, 0)), mode="edge")
     ph, pw = padded.shape[1:3]
-    out, scale = None, None
-    for y in _starts(ph, th, margin):
-        for x in _starts(pw, tw, margin):
-            crop = np.ascontiguousarray(padded[:, y:y + th, x:x + tw])
-            sr = sig.to_image(sig(sig.to_input(crop)))
-            if out is None:
-                scale = sr.shape[1] // th
-                out = np.zeros((1, ph * scale, pw * scale, 3), np.uint8)
-            y0, x0 = (y + margin if y else 0), (x + margin if x else 0)
-            out[:, y0 * scale:(y + th) * scale, x0 * scale:(x + tw) * scale] = \
-                sr[:, (y0 - y) * scale:, (x0 - x) * scale:]
-    state["tiled"] += 1
+    return [(y, x, np.ascontiguousarray(padded[:, y:y + th, x:x + tw]))
+            for y in _starts(ph, th, margin) for x in _starts(pw, tw, margin)]
+
+
+def stitch(tiles, image_shape, th, tw, margin):
+    """Join the SR outputs of :func:`tile_crops`' tiles ([(y, x, sr)]) into one image of the input's size."""
+    _, h, w, _ = image_shape
+    ph, pw = max(h, th), max(w, tw)
+    scale = tiles[0][2].shape[1] // th
+    out = np.zeros((1, ph * scale, pw * scale, 3), np.uint8)
+    for y, x, sr in tiles:  # each tile keeps what lies beyond its margin (the image border excepted)
+        y0, x0 = (y + margin if y else 0), (x + margin if x else 0)
+        out[:, y0 * scale:(y + th) * scale, x0 * scale:(x + tw) * scale] = sr[:, (y0 - y) * scale:, (x0 - x) * scale:]
     return out[:, :h * scale, :w * scale]
+
+
+def _tiled(state, image):
+    sig, margin = state["tile"], state["margin"]
+    th, tw = sig.shape[1:3]
+    if image.shape[1] < th or image.shape[2] < tw:
+        state["padded"] += 1
+    done = [(y, x, sig.to_image(sig(sig.to_input(crop)))) for y, x, crop in tile_crops(image, th, tw, margin)]
+    state["tiled"] += 1
+    return stitch(done, image.shape, th, tw, margin)
 
 
 def invoke(state, feed):
