@@ -19,7 +19,8 @@ Figures understood (microseconds everywhere; LiteRT's milliseconds are converted
 
 Lines may carry CR/LF endings, ANSI colours, ``INFO:``/``VERBOSE:``/``WARNING:``/``ERROR:`` prefixes,
 logcat prefixes (threadtime, brief, Android Studio), LiteRT's ``[file.h:N]`` tags, markdown quotes,
-indentation; shell prompts, ``set -x`` lines and ``...`` elisions are ignored. When one text holds
+indentation, prompt and comment markers (``$ ``, ``# ``, ``// ``); command lines, ``set -x`` lines and ``...``
+elisions are ignored. When one text holds
 several runs (several ``STARTING!``), the last one is parsed. A run without a complete inference figure
 is failed; its ``error`` is the tool's most specific line.
 """
@@ -43,6 +44,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PREFIXES = [re.compile(p) for p in (
     r"^\s+",
     r"^>\s?",  # markdown quote
+    r"^(?:[#$%]|//)\s+",  # a prompt or a comment marker in front of a pasted line ("# Inference timings ...")
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+-\d+\s+\S+\s+\S+\s+[VDIWEF]\s+",  # Android Studio logcat
     r"^(?:\d\d-\d\d )?\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEF]\s+[\w.]+\s*:\s?",  # logcat threadtime
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \d+-\d+/\S+ (?=[VDIWEF]/)",  # old Android Studio logcat
