@@ -60,10 +60,8 @@ def tool_flags(transport: Any, binary: str, identity: str, device: str) -> froze
     if key not in _FLAGS:
         proc = transport.run([binary, "--help"], timeout=60)
         text = (proc.stdout or "") + "\n" + (proc.stderr or "")
-        if proc.returncode in (126, 127) and "--graph" not in text:  # the shell could not start it
-            last = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            raise BackendUnavailable(f"benchmark_model {binary} cannot be started on device {device!r} "
-                                     f"(exit status {proc.returncode}: {last[-1] if last else 'no output'})")
+        if proc.returncode in (126, 127) and "--graph" not in text:
+            raise _cannot_start(binary, device, proc.returncode, text)
         found = frozenset(re.findall(r"--([a-z][a-z0-9_]*)", text))
         _FLAGS[key] = found if "graph" in found else frozenset()
     return _FLAGS[key] or None
@@ -251,10 +249,8 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         thermal["after"] = _temperatures(transport, profile)
         text = (proc.stdout or "") + "\n" + (proc.stderr or "")
-        if proc.returncode in (126, 127) and "count=" not in text:  # the shell could not start it
-            last = [ln.strip() for ln in text.splitlines() if ln.strip()]
-            raise BackendUnavailable(f"benchmark_model {remote_binary} cannot be started on device {profile.name!r} "
-                                     f"(exit status {proc.returncode}: {last[-1] if last else 'no output'})")
+        if proc.returncode in (126, 127) and "count=" not in text:  # e.g. no taskset on the device
+            raise _cannot_start(remote_binary, profile.name, proc.returncode, text)
         if not text.strip():
             status = f" (exit status {proc.returncode})" if proc.returncode else ""
             raise BenchmarkOutputError(f"device {profile.name!r}: benchmark_model printed nothing{status}")
@@ -292,6 +288,13 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
             transport.remove(workdir)
         except Exception:
             pass
+
+
+def _cannot_start(binary: str, device: str, status: int, text: str) -> BackendUnavailable:
+    """The device's shell could not start the command (exit status 126/127): its last words say why."""
+    last = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return BackendUnavailable(f"benchmark_model {binary} cannot be started on device {device!r} "
+                              f"(exit status {status}: {last[-1] if last else 'no output'})")
 
 
 def _install(transport: Any, binary: str, workdir: str, profile: Any) -> tuple[str, str]:
