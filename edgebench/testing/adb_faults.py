@@ -92,6 +92,7 @@ class Trip:
         self._lock = threading.Lock()
         self._stall_until = 0.0
         self.struck = False
+        self.before_drop: Callable[[], None] | None = None  # runs before the connection goes
         self._finished = False  # completed before an after_s fault's moment: it never strikes
         if fault is not None and fault.after_s is not None:
             timer = threading.Timer(fault.after_s, self.strike)
@@ -136,6 +137,8 @@ class Trip:
                 self._stall_until = time.monotonic() + self.fault.stall_for
         self.fault.struck.set()
         if self.fault.action == "drop":
+            if self.before_drop is not None:
+                self.before_drop()
             self._drop(self.fault)
         else:
             self._gate()

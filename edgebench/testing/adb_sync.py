@@ -3,6 +3,7 @@ faults of :mod:`edgebench.testing.adb_faults` applied to SEND and RECV."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -129,14 +130,22 @@ class SyncStream(Stream):
         except (OSError, PermissionError) as exc:
             error, out, tmp, target = f"{path}: {exc.strerror or exc}", None, None, None
         trip = endpoint.tripwire("push", path, self.conn) if out is not None else None
+
+        def discard() -> None:  # a broken transfer leaves no half file behind
+            with contextlib.suppress(OSError, ValueError):
+                out.close()  # type: ignore[union-attr]
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # type: ignore[arg-type]
+
+        if trip is not None:
+            trip.before_drop = discard  # gone before the client can see the connection drop
         try:
             mtime, error = self._receive(out, trip, error)
             if trip is not None and not trip.before_completion():
                 raise ConnectionError("dropped by a fault")
         except BaseException:
-            if out is not None:  # a broken transfer leaves no half file behind
-                out.close()
-                os.unlink(tmp)  # type: ignore[arg-type]
+            if out is not None:
+                discard()
             raise
         if out is not None:
             out.close()
