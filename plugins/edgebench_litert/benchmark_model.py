@@ -17,7 +17,8 @@ Figures understood (microseconds everywhere; LiteRT's milliseconds are converted
 * echoed parameters ``Name: [value]``; ``The input model file size (MB): X``; ``Initialized session in Xms.``;
   the ``--enable_op_profiling`` "Run Order" table; delegation proof (see ``benchmark_model_delegation``).
 
-Lines may carry CR/LF endings, ANSI colours, ``INFO:``/``VERBOSE:``/``WARNING:``/``ERROR:`` prefixes,
+An output kept inside a JSON string (escaped newlines) is read as its lines. Lines may carry CR/LF
+endings, ANSI colours, ``INFO:``/``VERBOSE:``/``WARNING:``/``ERROR:`` prefixes,
 logcat prefixes (threadtime, brief, Android Studio), LiteRT's ``[file.h:N]`` tags, markdown quotes,
 indentation, prompt and comment markers (``$ ``, ``# ``, ``// ``); command lines, ``set -x`` lines and ``...``
 elisions are ignored. When one text holds
@@ -182,9 +183,17 @@ def _error(lines: list[str], flagged: list[str], delegate_errors: list[str]) -> 
     return "Benchmarking failed." if "Benchmarking failed." in lines else None
 
 
+def _unescaped(text: str) -> str:
+    """An output kept inside a JSON string or a Python repr ("STARTING!\\nNum threads: [4]\\n...")
+    as the lines it was: only when escaped newlines outnumber real ones."""
+    if text.count("\\n") > max(3, text.count("\n")):
+        text = text.replace("\\r\\n", "\n").replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"')
+    return text
+
+
 def parse(text: str, model_nodes: int | None = None) -> dict[str, Any]:
     """Every figure in one benchmark_model output (see the module docstring); never raises on bad text."""
-    lines, error_flags, ends_with_newline = _lines(text or "")
+    lines, error_flags, ends_with_newline = _lines(_unescaped(text or ""))
     result: dict[str, Any] = dict.fromkeys(("inference_avg_us", "init_us", "first_us", "warmup_avg_us", "runs",
                                             "warmup", "generation", "model_size_mb", "init_session_ms",
                                             "nodes_observed", "error"))
