@@ -168,7 +168,10 @@ def test_several_runs_in_one_text_the_last_counts():
     ("INFO: TfLiteQnnDelegate delegate: 0 nodes delegated out of 31 nodes with 0 partitions.",
      ("TfLiteQnnDelegate", "qnn", 0, 31, 0, False, None)),
     ("INFO: EthosuDelegate: 1 nodes delegated out of 1 nodes with 1 partitions.",
-     ("EthosuDelegate", "ethosudelegate", 1, 1, 1, True, None)),
+     ("EthosuDelegate", "ethosu", 1, 1, 1, True, None)),
+    # a vendor tag in front of the SimpleDelegate line (QNN's "[Qnn Delegate]", quoted in m96chan's droidrunner)
+    ("INFO: [Qnn Delegate] QNN delegate: 47 nodes delegated out of 47 nodes with 1 partitions.",
+     ("QNN", "qnn", 47, 47, 1, True, None)),
     ("Explicitly applied GPU delegate, and the model graph will be completely executed by the delegate.",
      ("GPU", "gpu", None, None, None, True, None)),
     ("Explicitly applied EXTERNAL delegate, and the model graph will be partially executed by the delegate w/ 1 "

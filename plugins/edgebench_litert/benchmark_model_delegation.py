@@ -52,7 +52,8 @@ def delegate_kind(name: str) -> str:
     for fragment, kind in _KINDS:
         if fragment in low:
             return kind
-    return low.strip()
+    # a vendor's own: "EthosuDelegate" -> "ethosu", "NeutronDelegate" -> "neutron"
+    return re.sub(r"^tflite|[ _-]?delegate(?:v\d+)?$", "", low.strip()).strip(" _-") or low.strip()
 
 
 def _event(name: str, delegated: int | None, total: int | None, partitions: int | None, full: bool | None,
@@ -83,7 +84,8 @@ def scan(lines: list[str]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         elif (m := _REPLACE_OLD.search(line)):
             events.append(_event(m.group(2), int(m.group(1)), None, int(m.group(3)), None, None, "replacing"))
         elif (m := _SIMPLE.search(line)):
-            name = re.sub(r" delegate$", "", m.group(1).strip())
+            # "NAME delegate", after any "[Qnn Delegate] " tag the vendor puts in front
+            name = re.sub(r" delegate$", "", re.sub(r"^\[[^\]]*\]\s*", "", m.group(1).strip()))
             delegated, total = int(m.group(2)), int(m.group(3))
             events.append(_event(name, delegated, total, int(m.group(4)) if m.group(4) else None,
                                  delegated == total and total > 0, None, "simple_delegate"))
