@@ -371,8 +371,7 @@ class Harness:
             "quality_on": result.get("quality_on", "device") if quality else None,
             "extra": {k: v for k, v in result.items() if k in ("op_profile", "native", "quality_fallback")},
         }
-        row.update({k: summary[k] for k in ("first_ms", "min_ms", "median_ms", "mean_ms", "p90_ms", "max_ms",
-                                            "std_ms", "ci_low_ms", "ci_high_ms", "n_runs")})
+        row.update({k: summary[k] for k in stats.SUMMARY_COLUMNS})
         if quality:
             row.update({k: quality[k] for k in ("psnr", "psnr_y", "ssim", "dataset", "n_images")})
         return row

@@ -70,6 +70,11 @@ def mad_outliers(values: Sequence[float]) -> int:
     return sum(1 for v in values if abs(0.6745 * (v - med) / mad) > OUTLIER_Z)
 
 
+# the summary figures a result row stores (from raw timings, or from a native tool's own summary)
+SUMMARY_COLUMNS = ("first_ms", "min_ms", "median_ms", "mean_ms", "p90_ms", "max_ms", "std_ms", "ci_low_ms",
+                   "ci_high_ms", "n_runs")
+
+
 def summarize(timings_ms: Sequence[float], first_ms: float | None = None) -> dict[str, Any]:
     """Summary figures of timed runs (milliseconds)."""
     if not timings_ms:

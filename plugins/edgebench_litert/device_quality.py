@@ -22,7 +22,7 @@ import numpy as np
 
 from edgebench.transports import shell_join
 
-from .native import delegate_flags
+from .native import delegate_flags, pinned
 
 NEEDED = frozenset({"input_layer", "input_layer_shape", "input_layer_value_files", "output_filepath"})
 FAIL = "@@EB-QUALITY-FAIL@@"
@@ -130,7 +130,7 @@ class _DeviceRun:
         if "signature_to_run_for" in self.flags and self.io.key:
             argv.append(f"--signature_to_run_for={self.io.key}")
         argv += delegate_flags(delegate, self.flags)
-        return ["taskset", self.affinity, *argv] if self.affinity else argv
+        return pinned(argv, self.affinity)
 
     def _run(self, tensors: list[bytes], delegate: str) -> bytes:
         size, count = self.io.in_bytes, len(tensors)

@@ -45,8 +45,7 @@ def import_log(store: Any, path: Path, text: str, *, device: str, model: str, pr
         "warnings": [w.to_dict() for w in warnings], "quality_on": None,
         "extra": {"native": result["native"], "op_profile": result["op_profile"]},
     }
-    row.update({k: summary[k] for k in ("first_ms", "min_ms", "median_ms", "mean_ms", "p90_ms", "max_ms",
-                                        "std_ms", "ci_low_ms", "ci_high_ms", "n_runs")})
+    row.update({k: summary[k] for k in stats.SUMMARY_COLUMNS})
     run_id = store.start_run(device, settings={"imported": str(path)}, edgebench_version=__version__,
                              argv=["benchmark-model", "import", str(path)], plugins={}, host_info={})
     try:

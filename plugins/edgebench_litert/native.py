@@ -26,7 +26,6 @@ DELEGATE_FLAGS = {
     "nnapi": ["--use_xnnpack=false", "--use_nnapi=true"],
     "gpu": ["--use_xnnpack=false", "--use_gpu=true"],
 }
-ACCELERATORS = ("nnapi", "gpu")
 # what edgebench may pass; all of them when --help lists nothing (the tool's own error then speaks)
 KNOWN_FLAGS = frozenset({"graph", "num_threads", "warmup_runs", "num_runs", "min_secs", "max_secs",
                          "enable_op_profiling", "require_full_delegation", "use_xnnpack", "use_nnapi", "use_gpu",
@@ -104,6 +103,11 @@ def benchmark_argv(binary: str, model: str, job: NativeJob, settings: dict[str, 
     argv += delegate_flags(job.delegate, flags)
     if signature:
         argv.append(f"--signature_to_run_for={signature}")
+    return pinned(argv, affinity)
+
+
+def pinned(argv: list[str], affinity: str | None) -> list[str]:
+    """``argv`` under ``taskset`` with the profile's CPU mask, when it has one."""
     return ["taskset", affinity, *argv] if affinity else argv
 
 
@@ -202,7 +206,7 @@ def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
     """The harness's result dict from :func:`parse`'s figures: the tool's summary, never invented runs."""
     runs = parsed.get("runs") or {}
     if not runs.get("count") and parsed.get("inference_avg_us") is not None:
-        runs = {**runs, "count": runs.get("count") or 1, "avg": parsed["inference_avg_us"]}
+        runs = {**runs, "count": 1, "avg": parsed["inference_avg_us"]}  # one figure, no count printed
     elif runs and runs.get("avg") is None and parsed.get("inference_avg_us") is not None:
         runs = {**runs, "avg": parsed["inference_avg_us"]}
     first_ms = parsed["first_us"] / 1000.0 if parsed.get("first_us") is not None else None
