@@ -197,6 +197,9 @@ class NativeJob:
     # the low-resolution quality images (uint8 NHWC), when the run scores quality: a backend whose
     # tool can run them on the device returns its outputs as result["outputs"] (quality_on: device)
     quality_inputs: "Sequence[Any] | None" = None
+    # the hex core mask to pin the tool to (a --affinity sweep, or the profile's, resolved against the
+    # device's cores); None: not pinned
+    affinity: str | None = None
 
 
 @dataclass

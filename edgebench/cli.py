@@ -89,7 +89,12 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("-p", "--precision", "precisions", multiple=True, type=click.Choice(["fp32", "int8"]),
               help="Precision(s) (default: fp32 and int8).")
 @click.option("--delegate", "delegates", multiple=True, help="Delegate(s), e.g. cpu, xnnpack, nnapi, gpu.")
-@click.option("--threads", type=int, help="Runtime threads (default: the device profile's; 0 = runtime default).")
+@click.option("--threads", "threads_spec", metavar="N[,N...]",
+              help="Runtime threads; a list (1,2,4) sweeps them, each its own row (default: the device profile's; "
+                   "0 = runtime default).")
+@click.option("--affinity", "affinities", multiple=True, metavar="big|mid|little|all|MASK",
+              help="Pin to a core cluster, a hex mask (f0) or a cpu list (4-7); repeat or comma-separate to sweep "
+                   "(× --threads), each its own row. Default: the profile's affinity.")
 @click.option("--size", default="360x640", show_default=True, help="Timing input HEIGHTxWIDTH (MAI: 360x640).")
 @click.option("--runs", type=int, default=10, show_default=True, help="Timed runs (at least).")
 @click.option("--warmup", type=int, default=3, show_default=True, help="Untimed warm-up runs.")
@@ -104,6 +109,10 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Quality photos: a registered dataset or a folder (HR images, or DIV2K layout).")
 @click.option("--quality-images", type=int, help="Use only the first N quality images.")
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
+@click.option("--no-cpu-baseline", is_flag=True,
+              help="Do not also measure the CPU (xnnpack/cpu) path of an accelerator delegate's artifact.")
+@click.option("--no-conditions", is_flag=True,
+              help="Do not record load, frequencies and battery before and after each result.")
 @click.option("--require-full-delegation", is_flag=True,
               help="Fail a job whose delegate leaves part of the graph to the CPU (default: store it, marked partial).")
 @click.option("--timeout", type=float, default=900.0, show_default=True, help="Per-model timeout on the device (s).")
@@ -114,11 +123,13 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
               help="Override one of the profile's [options] for this run, e.g. host=10.0.0.7 or port=2222.")
 @click.pass_context
 def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tuple[str, ...],
-        precisions: tuple[str, ...], delegates: tuple[str, ...], threads: int | None, size: str, runs: int,
+        precisions: tuple[str, ...], delegates: tuple[str, ...], threads_spec: str | None,
+        affinities: tuple[str, ...], no_cpu_baseline: bool, no_conditions: bool, size: str, runs: int,
         warmup: int, min_time: float, cooldown: float, cool_to: float | None, cool_timeout: float, quick: bool, dataset: str, quality_images: int | None,
         no_quality: bool, require_full_delegation: bool, timeout: float, devices_dir: tuple[Path, ...], serial: str | None,
         device_options: tuple[str, ...]) -> None:
     """Export, deploy and measure models on a device; store every result."""
+    from .cpus import parse_threads, sweep
     from .devices import get_profile
     from .harness import Harness, Settings, plan
     from .plugins import backends as backend_registry
@@ -137,11 +148,16 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
         if reason:
             raise EdgebenchError(f"backend {backend.name!r} cannot run here: {reason}")
     _warn_plugin_problems()
-    jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile)
+    thread_list = parse_threads(threads_spec) if threads_spec else []
+    masks = [m.strip() for spec in affinities for m in spec.split(",") if m.strip()]
+    grid = sweep(masks or [None], thread_list or [None])  # type: ignore[list-item]
+    jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile,
+                settings=grid, cpu_baseline=not no_cpu_baseline)
     common = dict(warmup=warmup, runs=runs, min_time=min_time, cooldown=cooldown, cool_to=cool_to,
-                  cool_timeout=cool_timeout, threads=threads,
+                  cool_timeout=cool_timeout, threads=thread_list[0] if len(thread_list) == 1 else None,
                   dataset=dataset, quality=not no_quality, timeout=timeout,
-                  require_full_delegation=require_full_delegation)
+                  require_full_delegation=require_full_delegation, cpu_baseline=not no_cpu_baseline,
+                  conditions=not no_conditions)
     if quick:  # --runs / --warmup given on the command line still count
         explicit = {k for k in ("warmup", "runs")
                     if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
@@ -180,7 +196,8 @@ def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
 def _print_run(store, run_id: int, failures: list[str]) -> None:  # type: ignore[no-untyped-def]
     from .leaderboard import board_rows, render_rich
 
-    rows = board_rows(store.results("run_id = ?", [run_id]))
+    # this run's own rows, --quick ones included (unranked): the user asked for them
+    rows = board_rows(store.results("run_id = ?", [run_id]), include_quick=True)
     console = _console()
     if rows:
         render_rich(rows, console)

@@ -26,12 +26,29 @@ def _filters(devices: tuple[str, ...] = (), models: tuple[str, ...] = (), backen
 
 
 def _board(ctx: click.Context, devices: tuple[str, ...], models: tuple[str, ...], backends: tuple[str, ...],
-           latest: bool = False) -> tuple[Any, list[dict[str, Any]]]:
+           latest: bool = False, **ranking: Any) -> tuple[Any, list[dict[str, Any]]]:
     from .leaderboard import board_rows, load_results, load_runs
 
     store = _store(ctx)
     where, params = _filters(devices, models, backends)
-    return store, board_rows(load_results(store.db, where, params), load_runs(store.db), pool=not latest)
+    return store, board_rows(load_results(store.db, where, params), load_runs(store.db), pool=not latest, **ranking)
+
+
+_RANKING = [
+    click.option("--include-quick", is_flag=True, help="Also list --quick smoke tests (never ranked)."),
+    click.option("--include-flagged", is_flag=True,
+                 help="Rank rows whose output is flagged (int8 collapse, below bicubic, constant or NaN) too."),
+    click.option("--max-int8-drop", type=float, default=0.5, show_default=True, metavar="DB",
+                 help="Flag int8 rows losing more than this many dB against fp32 (and delegates against the CPU)."),
+    click.option("--best-setting", is_flag=True,
+                 help="Only each configuration's fastest core mask × threads setting, with the setting shown."),
+]
+
+
+def _with_ranking(f):  # type: ignore[no-untyped-def]
+    for option in reversed(_RANKING):
+        f = option(f)
+    return f
 
 
 _FILTERS = [
@@ -57,17 +74,20 @@ def _with_filters(f):  # type: ignore[no-untyped-def]
               help="Only the best N configurations per device (0 = all). Default: 30 in the terminal table, "
                    "all in files and other formats.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@_with_ranking
 @click.pass_context
 def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: tuple[str, ...],
-                backends: tuple[str, ...], latest: bool, top: int | None, output: Path | None) -> None:
-    """Rank stored results (one row per device, model, backend, delegate, precision).
+                backends: tuple[str, ...], latest: bool, top: int | None, output: Path | None,
+                **ranking: Any) -> None:
+    """Rank stored results: one row per device, model, backend, delegate, precision and setting.
 
-    Repeated results of a configuration are pooled when input size, threads, runtime version,
-    artifact and device match the latest one's (docs/leaderboard.md); others are counted, not pooled.
+    Rows rank only against rows of the same device, input size and scale (a section); --quick
+    results and rows with broken output are listed unranked. Repeated results are pooled when
+    runtime version, artifact and device match the latest one's (docs/leaderboard.md).
     """
     from .leaderboard import render_csv, render_json, render_markdown, render_rich, top_rows
 
-    store, rows = _board(ctx, devices, models, backends, latest)
+    store, rows = _board(ctx, devices, models, backends, latest, **ranking)
     if fmt == "rich" and output is None:
         if not rows:
             click.echo("No results stored yet: run `edgebench run` first.")
@@ -94,13 +114,14 @@ def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: 
               show_default=True, help="Image file; the suffix picks the format (png, svg, pdf).")
 @_with_filters
 @click.option("--latest", is_flag=True, help="Latest result per configuration instead of pooled results.")
+@_with_ranking
 @click.pass_context
 def plot(ctx: click.Context, output: Path, devices: tuple[str, ...], models: tuple[str, ...],
-         backends: tuple[str, ...], latest: bool) -> None:
-    """PSNR-vs-latency plot per device with the Pareto front marked (needs matplotlib)."""
+         backends: tuple[str, ...], latest: bool, **ranking: Any) -> None:
+    """PSNR-vs-latency plot per section (device, input, scale) with the Pareto front marked (needs matplotlib)."""
     from .plot import plot_pareto
 
-    _, rows = _board(ctx, devices, models, backends, latest)
+    _, rows = _board(ctx, devices, models, backends, latest, **ranking)
     n = plot_pareto(rows, output)
     click.echo(f"Wrote {output} ({n} configurations)", err=True)
 

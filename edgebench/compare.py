@@ -57,11 +57,41 @@ class Row:
         return self.status in ("regression", "quality regression")
 
 
+SETTING = ("threads", "affinity")  # a sweep stores one result per setting of a configuration
+
+
 def _latest(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[tuple, dict[str, Any]] = {}
     for r in results:
-        latest[tuple(r[k] for k in KEY)] = r
+        latest[tuple(r.get(k) for k in (*KEY, *SETTING))] = r
     return list(latest.values())
+
+
+def _match(a: list[dict[str, Any]], b: list[dict[str, Any]], key: Any) -> list[tuple[Any, Any]]:
+    """Pairs (A, B) on the configuration and setting; a configuration measured at one setting on
+    each side pairs across settings (the difference is listed as a note: often what is compared)."""
+    def full(r: dict[str, Any]) -> tuple:
+        return (*key(r), *(r.get(k) for k in SETTING))
+
+    in_a, in_b = {full(r): r for r in a}, {full(r): r for r in b}
+    pairs = [(in_a.get(k), in_b.get(k)) for k in dict.fromkeys([*in_a, *in_b])]
+    only_a = {}
+    for ra, rb in pairs:
+        if rb is None:
+            only_a.setdefault(key(ra), []).append(ra)
+    only_b = {}
+    for ra, rb in pairs:
+        if ra is None:
+            only_b.setdefault(key(rb), []).append(rb)
+    out = []
+    for ra, rb in pairs:
+        if rb is None and len(only_a[key(ra)]) == 1 and len(only_b.get(key(ra), [])) == 1:
+            out.append((ra, only_b[key(ra)][0]))
+        elif ra is None and len(only_b[key(rb)]) == 1 and len(only_a.get(key(rb), [])) == 1:
+            continue  # paired above
+        else:
+            out.append((ra, rb))
+    return out
 
 
 def _run_ids_with_results(store: Store) -> list[int]:
@@ -119,10 +149,8 @@ def compare(a: Side, b: Side, threshold: float = 0.05, alpha: float = 0.05,
     """Row per configuration; matched on the full key when the sides share a device, else across devices."""
     same_device = bool({r["device"] for r in a.results} & {r["device"] for r in b.results})
     key_of = (lambda r: tuple(r[k] for k in KEY)) if same_device else (lambda r: tuple(r[k] for k in KEY[1:]))
-    in_a, in_b = {key_of(r): r for r in a.results}, {key_of(r): r for r in b.results}
     rows = []
-    for key in list(dict.fromkeys([*in_a, *in_b])):
-        ra, rb = in_a.get(key), in_b.get(key)
+    for ra, rb in _match(a.results, b.results, key_of):
         base = rb or ra
         assert base is not None
         row = Row(**{k: base[k] for k in KEY}, status="")
@@ -151,6 +179,14 @@ def _fill(row: Row, ra: dict[str, Any], rb: dict[str, Any], a: Side, b: Side, th
         row.notes.append(f"input {ia['input']} vs {ib['input']}: latencies of different sizes do not compare")
         return
     row.notes.extend(identity_diff(ia, ib))
+    if (ra.get("affinity") or None) != (rb.get("affinity") or None):
+        row.notes.append(f"cores {ra.get('affinity') or 'all'} ≠ {rb.get('affinity') or 'all'}")
+    busy = [side for side, r in (("A", ra), ("B", rb)) if _busy(r)]
+    if busy:  # a shift in background load is not a change of the model: no verdict either way
+        row.status = "not comparable (load)"
+        row.notes.append(f"{' and '.join(busy)} measured while other processes used the CPU (busy): rerun on an "
+                         "idle device")
+        return
     if not ta or not tb:
         _fill_from_summaries(row, ra, rb, threshold, alpha)
         if row.status == "incomparable":
@@ -164,6 +200,13 @@ def _fill(row: Row, ra: dict[str, Any], rb: dict[str, Any], a: Side, b: Side, th
     if max_psnr_drop is not None and row.psnr_delta is not None and -row.psnr_delta > max_psnr_drop:
         row.status = "quality regression" if row.status != "regression" else row.status
         row.notes.append(f"PSNR fell by {-row.psnr_delta:.2f} dB (> {max_psnr_drop:g})")
+
+
+def _busy(result: dict[str, Any]) -> bool:
+    if any(w.get("code") == "busy" for w in result.get("warnings") or []):
+        return True
+    conditions = result.get("conditions")
+    return bool(isinstance(conditions, dict) and conditions.get("busy"))
 
 
 def _fill_from_timings(row: Row, ta: list[float], tb: list[float], threshold: float, alpha: float,

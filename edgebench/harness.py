@@ -48,11 +48,14 @@ class Settings:
     quality: bool = True
     timeout: float = 900.0
     require_full_delegation: bool = False  # partial delegation fails instead of being stored and marked
+    quick: bool = False  # a smoke test: stored, never ranked
+    cpu_baseline: bool = True  # a delegate job also measures the CPU path of the same artifact
+    conditions: bool = True  # load, frequencies, battery... before and after each result
 
     @classmethod
     def quick(cls, **overrides: Any) -> "Settings":
         """A tiny configuration for tests and smoke runs."""
-        base = dict(height=48, width=64, warmup=1, runs=6, quality_images=2)
+        base = dict(height=48, width=64, warmup=1, runs=6, quality_images=2, quick=True)
         base.update(overrides)
         return cls(**base)
 
@@ -63,10 +66,15 @@ class Job:
     backend: Backend
     precision: str
     delegate: str
+    threads: int | None = None  # None: --threads / the profile's
+    affinity: str | None = None  # a core-mask spec (big, f0, 4-7); None: the profile's
+    baseline_for: str | None = None  # the delegate this CPU job is the baseline of
 
     @property
     def label(self) -> str:
-        return f"{self.model.name} {self.backend.name} {self.precision} {self.delegate}"
+        setting = "".join(f" {v}" for v in (self.affinity and f"cores:{self.affinity}",
+                                            self.threads is not None and f"threads:{self.threads}") if v)
+        return f"{self.model.name} {self.backend.name} {self.precision} {self.delegate}{setting}"
 
 
 class Reporter(Protocol):
@@ -87,6 +95,9 @@ class SilentReporter:
     def failed(self, job: Job, message: str) -> None:
         pass
 
+    def note(self, job: Job, text: str) -> None:
+        pass
+
 
 def plan(
     models: Iterable[ModelSpec],
@@ -94,9 +105,17 @@ def plan(
     precisions: Iterable[str],
     delegates: Iterable[str] | None,
     profile: DeviceProfile,
+    settings: Iterable[tuple[str | None, int | None]] | None = None,
+    cpu_baseline: bool = True,
 ) -> list[Job]:
-    """Every (model, backend, precision, delegate) to measure, checked against what each supports."""
-    jobs = []
+    """Every (model, backend, precision, delegate) × setting to measure, checked against what each supports.
+
+    ``settings`` are (affinity spec, threads) pairs (None: the profile's). With ``cpu_baseline``, a job
+    on an accelerator delegate is followed by the same artifact on the CPU delegate, unless the plan
+    measures that already: a delegate is only worth it when it beats the CPU.
+    """
+    jobs: list[Job] = []
+    grid = list(settings or [(None, None)])
     precisions, wanted = list(precisions), list(delegates) if delegates else None
     for backend in backends:
         for delegate in wanted or [_default_delegate(backend, profile)]:
@@ -111,8 +130,30 @@ def plan(
                 for precision in precisions:
                     if precision not in backend.precisions:
                         raise BackendUnavailable(f"backend {backend.name!r} has no precision {precision!r}")
-                    jobs.append(Job(model, backend, precision, delegate))
-    return jobs
+                    jobs += [Job(model, backend, precision, delegate, threads, affinity) for affinity, threads in grid]
+    return _with_cpu_baselines(jobs, profile) if cpu_baseline else jobs
+
+
+CPU_DELEGATES = ("xnnpack", "cpu")  # in order of preference: XNNPACK is the CPU path phones ship
+
+
+def _with_cpu_baselines(jobs: list[Job], profile: DeviceProfile) -> list[Job]:
+    """After each accelerator job, the same model, backend, precision and setting on the CPU."""
+    def key(job: Job) -> tuple:
+        return job.model.name, job.backend.name, job.precision, job.threads, job.affinity
+
+    have = {key(j) for j in jobs if j.delegate in CPU_DELEGATES}
+    out: list[Job] = []
+    for job in jobs:
+        out.append(job)
+        if job.delegate in CPU_DELEGATES or key(job) in have:
+            continue
+        cpu = next((d for d in CPU_DELEGATES if d in job.backend.delegates and d in profile.delegates), None)
+        if cpu is not None:
+            out.append(Job(job.model, job.backend, job.precision, cpu, job.threads, job.affinity,
+                           baseline_for=job.delegate))
+            have.add(key(job))
+    return out
 
 
 def _default_delegate(backend: Backend, profile: DeviceProfile) -> str:
@@ -181,11 +222,33 @@ class Harness:
         self.run_id: int | None = None
         self._quality: dict[int, tuple[str, list[np.ndarray], Path]] = {}
         self._low_res: dict[int, list[np.ndarray]] = {}
+        self._baseline: dict[int, float] = {}
+        self._masks: dict[str, str] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
 
     @property
     def threads(self) -> int:
         return self.settings.threads if self.settings.threads is not None else self.profile.threads
+
+    def threads_for(self, job: Job) -> int:
+        return job.threads if job.threads is not None else self.threads
+
+    def affinity_for(self, job: Job) -> str | None:
+        """The hex core mask the job runs on (None: not pinned), resolved when the session opened."""
+        spec = job.affinity if job.affinity is not None else self.profile.affinity
+        return self._masks.get(spec) if spec else None
+
+    def _resolve_affinities(self, jobs: list[Job]) -> dict[str, Any]:
+        """Discover the device's core clusters and check every mask the jobs name, before measuring."""
+        specs = {j.affinity for j in jobs if j.affinity} | ({self.profile.affinity} if self.profile.affinity else set())
+        if not specs:
+            return {}
+        from .cpus import describe, discover, resolve_affinity
+
+        clusters = discover(self.transport)
+        for spec in sorted(specs):
+            self._masks[spec] = resolve_affinity(spec, clusters, self.profile.name)
+        return {"clusters": describe(clusters)}
 
     def run(self, jobs: list[Job], argv: list[str] | None = None) -> int:
         """Measure every job, storing each result at once. Returns the run id."""
@@ -200,7 +263,8 @@ class Harness:
                 for scale in sorted({job.model.scale for job in jobs}):
                     self._quality_set(scale)
             session.open()
-            self.store.update_run(self.run_id, device_info=_safe_info(self.transport))
+            cores = self._resolve_affinities(jobs)  # a mask naming absent cores fails here, with one line
+            self.store.update_run(self.run_id, device_info=_safe_info(self.transport) | cores)
             for job in jobs:
                 try:
                     self.measure(job, session)
@@ -223,14 +287,17 @@ class Harness:
         assert self.run_id is not None
         self.reporter.phase(job, "export")
         artifact = self.cache.get(job.model, job.backend, job.precision,
-                                  on_export=lambda: self.reporter.phase(job, "exporting"))
+                                  on_export=lambda: self.reporter.phase(job, "exporting"),
+                                  on_corrupt=lambda message: self._note(job, message))
         cooled = self._cool_down(job, session)
         inputs = None
         if self.settings.quality:
             self._quality_set(job.model.scale)
             inputs = self._low_res[job.model.scale]
-        native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads,
-                                                      {"settings": asdict(self.settings)}, quality_inputs=inputs))
+        before = self._conditions()
+        native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads_for(job),
+                                                      {"settings": asdict(self.settings)}, quality_inputs=inputs,
+                                                      affinity=self.affinity_for(job)))
         if native is not None:
             result = native
             quality = None
@@ -244,13 +311,38 @@ class Harness:
                 result["quality_on"] = "host-cpu"
         else:
             self.reporter.phase(job, "measuring")
-            result, outputs = self._run_runner(job, artifact, session)
+            result, outputs = self._run_runner(job, artifact, session, affinity=self.affinity_for(job))
             quality = self._score(job, outputs) if outputs is not None else None
         check_full_delegation(job.delegate, result, self.settings.require_full_delegation, self.profile.name)
+        if before is not None:
+            result["conditions"] = self._judge(before, result)
         row = self._row(job, artifact, result, quality, cooled)
         self.store.add_result(self.run_id, row)
         self.reporter.done(job, row)
         return row
+
+    def _note(self, job: Job, text: str) -> None:
+        """A line the user should read (a corrupt cache entry re-exported); reporters without ``note`` skip it."""
+        note = getattr(self.reporter, "note", None)
+        if note is not None:
+            note(job, text)
+
+    def _conditions(self) -> dict[str, Any] | None:
+        """A snapshot of the device's load, frequencies, temperatures (and battery on a phone)."""
+        if not self.settings.conditions:
+            return None
+        from .conditions import snapshot
+
+        try:
+            return snapshot(self.transport, android=self.profile.transport == "adb")
+        except EdgebenchError as exc:  # the measurement decides whether the device is gone, not this
+            return {"error": str(exc)}
+
+    def _judge(self, before: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        from .conditions import judge
+
+        after = self._conditions() or {}  # a device lost after measuring keeps its result
+        return judge(before, after, own_pid=(result.get("env") or {}).get("pid"), window=result.get("load"))
 
     def _cool_down(self, job: Job, session: DeviceSession) -> dict[str, Any] | None:
         """Wait until the device is below ``cool_to`` (when asked and the profile has thermal zones)."""
@@ -265,7 +357,12 @@ class Harness:
         if scale not in self._quality:
             from .data import dataset_pairs
 
+            from .quality import bicubic_upscale, score_images
+
             label, pairs = dataset_pairs(self.settings.dataset, scale, self.settings.quality_images)
+            # the floor every model must beat on these very images (the board flags rows below it)
+            self._baseline[scale] = score_images([bicubic_upscale(lr, scale) for lr, _ in pairs],
+                                                 [hr for _, hr in pairs], scale)["psnr"]
             npz = Path(self._tmp.name) / f"inputs-x{scale}.npz"
             np.savez(npz, **{f"img{i:04d}": lr for i, (lr, _) in enumerate(pairs)})
             self._quality[scale] = (label, [hr for _, hr in pairs], npz)
@@ -273,7 +370,8 @@ class Harness:
         return self._quality[scale]
 
     def _run_runner(
-        self, job: Job, artifact: Artifact, session: DeviceSession, timing_only: bool = False
+        self, job: Job, artifact: Artifact, session: DeviceSession, timing_only: bool = False,
+        affinity: str | None = None,
     ) -> tuple[dict[str, Any], list[np.ndarray] | None]:
         s = self.settings
         backend = job.backend
@@ -284,7 +382,7 @@ class Harness:
         tag = _safe_name(f"{job.model.name}-{backend.name}-{job.precision}-{job.delegate}")
         job_doc: dict[str, Any] = {
             "artifact": name, "adapter": adapter, "meta": artifact.meta, "delegate": job.delegate,
-            "threads": self.threads, "scale": job.model.scale, "result": f"result-{tag}.json",
+            "threads": self.threads_for(job), "scale": job.model.scale, "result": f"result-{tag}.json",
             "timing": {"height": s.height, "width": s.width, "warmup": s.warmup, "runs": s.runs,
                        "min_time": s.min_time, "max_time": s.max_time, "cooldown": s.cooldown},
             "quality": None,
@@ -298,10 +396,9 @@ class Harness:
         local_job = Path(self._tmp.name) / f"job-{tag}.json"
         local_job.write_text(json.dumps(job_doc))
         session.push(local_job, local_job.name)
-        # the session's own profile: the host session of a native-tool device has no phone mask
         argv = [session.profile.python, "runner.py", local_job.name]
-        if session.profile.affinity:
-            argv = ["taskset", session.profile.affinity, *argv]
+        if affinity:  # the host session of a native-tool device gets none: the phone's mask means nothing here
+            argv = ["taskset", affinity, *argv]
         proc = session.transport.run(argv, timeout=self.settings.timeout, cwd=session.workdir)
         if proc.returncode != 0:
             reason = last_line(proc.stderr) or last_line(proc.stdout) or f"exit status {proc.returncode}"
@@ -332,11 +429,12 @@ class Harness:
         return self._score(job, outputs) if outputs is not None else None
 
     def _score(self, job: Job, outputs: list[np.ndarray]) -> dict[str, Any]:
-        from .quality import score_images
+        from .quality import output_problem, score_images
 
         label, hrs, _ = self._quality_set(job.model.scale)
         scores = score_images(outputs, hrs, job.model.scale)
-        return {**scores, "dataset": label, "n_images": len(hrs)}
+        return {**scores, "dataset": label, "n_images": len(hrs), "problem": output_problem(outputs),
+                "baseline_psnr": self._baseline.get(job.model.scale)}
 
     def _row(self, job: Job, artifact: Artifact, result: dict[str, Any], quality: dict[str, Any] | None,
              cooled: dict[str, Any] | None = None) -> dict:
@@ -349,6 +447,13 @@ class Harness:
             thermal["cooldown"] = cooled
         warnings = stats.check(summary, thermal)
         warnings += provenance_warnings(result)
+        conditions = result.get("conditions")
+        if conditions:
+            from .conditions import conditions_warnings
+
+            warnings += conditions_warnings(conditions)
+        if quality and quality.get("problem"):
+            warnings.append(OUTPUT_PROBLEMS[quality["problem"]])
         memory = result.get("memory", {})
         base, after = memory.get("baseline", {}), memory.get("after_timing", memory.get("end", {}))
         peak = None
@@ -362,7 +467,8 @@ class Harness:
             "delegate": result.get("delegate", job.delegate), "precision": job.precision, "scale": job.model.scale,
             "params": job.model.params, "artifact_size": artifact.size,
             "artifact_sha": artifact.meta.get("sha256"), "input_h": self.settings.height,
-            "input_w": self.settings.width, "threads": self.threads,
+            "input_w": self.settings.width, "threads": self.threads_for(job),
+            "affinity": self.affinity_for(job), "quick": self.settings.quick, "conditions": conditions,
             "init_ms": result.get("init_ms"), "timings": result["timings_ms"],
             "warmup": result.get("warmup_ms", []), "mem_peak_bytes": peak,
             "mem_source": memory.get("source", after.get("source", "VmHWM")), "memory": memory,
@@ -373,8 +479,20 @@ class Harness:
         }
         row.update({k: summary[k] for k in stats.SUMMARY_COLUMNS})
         if quality:
-            row.update({k: quality[k] for k in ("psnr", "psnr_y", "ssim", "dataset", "n_images")})
+            row.update({k: quality[k] for k in ("psnr", "psnr_y", "ssim", "dataset", "n_images", "baseline_psnr")})
+        if job.baseline_for:
+            row["extra"]["cpu_baseline_for"] = job.baseline_for
+        if artifact.meta.get("reexported"):
+            row["extra"]["cache"] = artifact.meta["reexported"]
         return row
+
+
+OUTPUT_PROBLEMS = {  # measured on the outputs themselves: the row is flagged whatever its PSNR
+    "nan-output": stats.Warning_("nan-output", "the output holds NaN", "an op overflowed: check fp16/int8 ranges"),
+    "constant-output": stats.Warning_(
+        "constant-output", "every output pixel has the same value: the network produced no picture",
+        "likely a quantized op that saturates (PReLU, Resize) or a delegate that failed silently"),
+}
 
 
 def parse_runner_output(stdout: str, device: str) -> dict[str, Any]:

@@ -19,19 +19,22 @@ import statistics
 import sqlite3
 from typing import Any, Iterable
 
-from . import stats
+from . import quality_guards, ranking, stats
 
 SCORE_C = 2.0**56
 FORMULA = "score = 2^(2·PSNR) / (C · runtime_ms), C = 2^56 (a 28 dB model at 1 ms scores 1)"
 KEY = ("device", "model", "backend", "delegate", "precision")
+# a board row: the configuration, where it ranks (input, scale, quick) and how it ran (cores, threads)
+ROW_KEY = (*KEY, "input_h", "input_w", "scale", "quick", "threads", "affinity")
 
 # device_info keys that make two results incomparable when they differ (pyperf's _CHECKED_METADATA);
 # volatile figures (free memory, uptime, battery) are deliberately left out.
 DEVICE_IDENTITY_KEYS = ("hostname", "serial", "manufacturer", "model", "soc", "hardware", "cpu_model", "machine",
                         "os", "kernel", "abi", "sdk", "cores_logical", "governor")
-UNSTABLE = ("hot-start", "thermal", "drift", "run-spread", "high-cv")  # the median itself is in doubt; most specific first
-CAUTION = ("partial-delegation", "delegation", "quality-host-cpu", "outliers", "few-runs",
-           "resolution")  # the median holds but look closer: what ran, where quality was measured
+FLAGGED = quality_guards.QUALITY  # the output is wrong: not ranked unless --include-flagged
+UNSTABLE = ("busy", "hot-start", "thermal", "drift", "run-spread", "high-cv")  # the median itself is in doubt; most specific first
+CAUTION = ("slower-than-cpu", "partial-delegation", "delegation", "quality-host-cpu", "outliers", "few-runs",
+           "resolution", "battery-low", "thermal-status", "powersave")  # the median holds but look closer: what ran, where quality was measured
 
 
 def mai_score(psnr: float | None, runtime_ms: float | None, c: float = SCORE_C) -> float | None:
@@ -76,7 +79,8 @@ def identity_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 _BOARD_COLUMNS = ("id", "run_id", "device", "model", "backend", "delegate", "precision", "params", "artifact_size",
                   "artifact_sha", "input_h", "input_w", "threads", "median_ms", "ci_low_ms", "ci_high_ms", "n_runs",
-                  "mean_ms", "std_ms", "timings", "mem_peak_bytes", "psnr", "psnr_y", "ssim", "warnings")
+                  "mean_ms", "std_ms", "timings", "mem_peak_bytes", "psnr", "psnr_y", "ssim", "warnings", "scale",
+                  "quick", "affinity", "dataset", "n_images", "baseline_psnr", "quality_on")
 
 
 def load_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -114,30 +118,50 @@ def device_infos(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> dict[str
 
 
 def board_rows(results: Iterable[dict[str, Any]], runs: dict[int, dict[str, Any]] | None = None,
-               pool: bool = True) -> list[dict[str, Any]]:
-    """One scored row per configuration, ranked by score within each device.
+               pool: bool = True, include_quick: bool = False, include_flagged: bool = False,
+               max_int8_drop: float = quality_guards.MAX_INT8_DROP_DB, best_setting: bool = False,
+               ) -> list[dict[str, Any]]:
+    """One scored row per configuration and setting, ranked by score within each section.
 
     ``results`` come ordered by id; ``runs`` (id -> run row) adds the device to the identity check.
-    ``pool=False`` ranks only the latest result of each configuration.
+    ``pool=False`` ranks only the latest result of each configuration. A section is a device, an
+    input size and a scale (:mod:`edgebench.ranking`); ``--quick`` rows are left out unless
+    ``include_quick`` and never ranked; rows with a quality flag stay unranked unless ``include_flagged``.
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault(tuple(r[k] for k in KEY), []).append(r)
+        groups.setdefault(tuple(r.get(k) for k in ROW_KEY), []).append(r)
     runs = runs or {}
     rows = [_row(group, runs, pool) for group in groups.values()]
-    fp32 = {tuple(row[k] for k in KEY[:4]): row for row in rows if row["precision"] == "fp32"}
+    quality_guards.apply(rows, max_int8_drop)
     for row in rows:
-        ref = fp32.get(tuple(row[k] for k in KEY[:4]))
-        if row["precision"] != "fp32" and ref and ref.get("psnr") is not None and row.get("psnr") is not None:
-            row["psnr_drop"] = ref["psnr"] - row["psnr"]
-    rows.sort(key=lambda x: (x["device"], -(x["score"] if x["score"] is not None else -math.inf), x["median_ms"] or 0))
-    rank: dict[str, int] = {}
+        row["flag"], row["hint"] = _flag(row["warning_details"])
+    if best_setting:
+        rows = ranking.best_settings(rows)
+    if not include_quick:
+        rows = [row for row in rows if not row["quick"]]
+    rows.sort(key=_section_order)
+    by_section: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        rank[row["device"]] = rank.get(row["device"], 0) + 1
-        row["rank"] = rank[row["device"]]
-    for device in rank:
-        mark_pareto([row for row in rows if row["device"] == device])
-    return rows
+        by_section.setdefault(row["section"], []).append(row)
+    ordered = []
+    for section_rows in by_section.values():
+        ranked = [r for r in section_rows if not r["quick"] and (include_flagged or r["flag"] != "flagged")]
+        ranked.sort(key=lambda x: (-(x["score"] if x["score"] is not None else -math.inf), x["median_ms"] or 0))
+        ranking.assign_ranks(ranked)
+        ranking.mark_pareto(ranked)
+        unranked = [r for r in section_rows if r not in ranked]
+        for r in unranked:
+            r["rank"], r["rank_label"], r["pareto"] = None, "–", False
+            r["unranked"] = "quick" if r["quick"] else "flagged"
+        ordered += ranked + sorted(unranked, key=lambda x: x["median_ms"] or 0)
+    return ordered
+
+
+def _section_order(row: dict[str, Any]) -> tuple:
+    """Devices by name; full runs before quick ones; the larger input first (the MAI size leads)."""
+    h, w = row.get("input_h") or 0, row.get("input_w") or 0
+    return (row["device"], bool(row["quick"]), -(h * w), row.get("scale") or 0, row["section"])
 
 
 def _row(group: list[dict[str, Any]], runs: dict[int, dict[str, Any]], pool: bool) -> dict[str, Any]:
@@ -150,6 +174,9 @@ def _row(group: list[dict[str, Any]], runs: dict[int, dict[str, Any]], pool: boo
             (members if pool and _identity_key(r, runs) == key else others).append(r)
         members.reverse()
     row: dict[str, Any] = {k: latest[k] for k in KEY}
+    row.update(scale=latest.get("scale"), quick=bool(latest.get("quick")), affinity=latest.get("affinity") or None,
+               input_h=latest.get("input_h"), input_w=latest.get("input_w"), dataset=latest.get("dataset"),
+               n_images=latest.get("n_images"), baseline_psnr=latest.get("baseline_psnr"))
     if all(m.get("timings") for m in members):
         pooled = stats.pool([m["timings"] for m in members])
     else:  # a result without raw timings: use its stored summary
@@ -177,7 +204,7 @@ def _row(group: list[dict[str, Any]], runs: dict[int, dict[str, Any]], pool: boo
     if others and pool:
         diff = identity_diff(identity(others[0], runs.get(others[0]["run_id"])), ident)
         row["not_pooled_reason"] = "; ".join(diff)
-    row["flag"], row["hint"] = _flag(details)
+    row["section"], row["setting"] = ranking.section_of(row), ranking.setting_of(row)
     return row
 
 
@@ -197,29 +224,20 @@ def _warnings(members: list[dict[str, Any]], pooled: dict[str, Any]) -> list[dic
         by_code[spread.code] = {**spread.to_dict(), "count": 1}
     for entry in by_code.values():
         entry["of"] = len(members)
-    order = {code: i for i, code in enumerate(UNSTABLE + CAUTION)}
+    order = {code: i for i, code in enumerate(FLAGGED + UNSTABLE + CAUTION)}
     return sorted(by_code.values(), key=lambda w: order.get(w["code"], len(order)))
 
 
 def _flag(details: list[dict[str, Any]]) -> tuple[str, str]:
-    """'unstable', 'caution' or 'ok', and the hint of the most serious warning."""
-    for level, codes in (("unstable", UNSTABLE), ("caution", CAUTION)):
+    """'flagged' (wrong output), 'unstable', 'caution' or 'ok', and the hint of the most serious warning."""
+    for level, codes in (("flagged", FLAGGED), ("unstable", UNSTABLE), ("caution", CAUTION)):
         for w in details:
             if w["code"] in codes:
                 return level, w.get("hint", "")
     return "ok", ""
 
 
-def mark_pareto(rows: list[dict[str, Any]]) -> None:
-    """Set ``pareto`` on rows no other row beats on both latency (lower) and PSNR (higher)."""
-    for row in rows:
-        row["pareto"] = False
-    points = sorted((r for r in rows if r.get("psnr") is not None and r.get("median_ms") is not None
-                     and not math.isinf(r["psnr"])), key=lambda r: (r["median_ms"], -r["psnr"]))
-    best = -math.inf
-    for r in points:
-        if r["psnr"] > best:
-            r["pareto"], best = True, r["psnr"]
+mark_pareto = ranking.mark_pareto  # kept under its old name for callers of 0.x
 
 
 COLUMNS = [  # (key, header, format)
@@ -230,6 +248,19 @@ COLUMNS = [  # (key, header, format)
     ("artifact_kb", "Size KB", "{:.0f}"), ("score", "Score", "{:.3g}"), ("n_pooled", "n", "{}"),
     ("flag", "Stability", "{}"),
 ]
+SETTING_COLUMN = ("setting", "Setting", "{}")  # shown when a board holds more than one core mask / thread count
+VS_CPU_COLUMN = ("vs_cpu", "× vs CPU", "{:.2f}×")  # shown when a board holds delegate rows with a CPU baseline
+
+
+def columns_for(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The columns a board needs: the setting and the speed-up over the CPU only where they say something."""
+    cols = list(COLUMNS)
+    at = [k for k, _, _ in cols].index("psnr")
+    if len({r.get("setting") for r in rows}) > 1 or any(r.get("settings_tried") for r in rows):
+        cols.insert(at, SETTING_COLUMN)
+    if any(r.get("vs_cpu") is not None for r in rows):
+        cols.insert([k for k, _, _ in cols].index("score") + 1, VS_CPU_COLUMN)
+    return cols
 
 
 def fmt_ms(value: float) -> str:
@@ -245,7 +276,10 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     if key == "median_ms" and row.get(key) is not None:
         return fmt_ms(row[key])
     if key == "flag":
-        return {"ok": "ok", "unstable": "⚠ unstable", "caution": "caution"}.get(row.get("flag") or "ok", "ok")
+        return {"ok": "ok", "unstable": "⚠ unstable", "caution": "caution",
+                "flagged": "✗ flagged"}.get(row.get("flag") or "ok", "ok")
+    if key == "rank":
+        return row.get("rank_label") or (str(row["rank"]) if row.get("rank") is not None else "–")
     value = row.get(key)
     if value is None:
         return "–"
@@ -254,9 +288,11 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
-NOTES = ("runtime = median latency at input {inputs}; PSNR on RGB with a `scale` px border crop; "
-         "Δ int8 = int8 PSNR minus fp32 PSNR. 95% CI: interval of the median (order statistics), widened to "
-         "the spread of per-result medians when n > 1 results are pooled.")
+NOTES = ("runtime = median latency at input {inputs}; rows rank only against rows of the same device, input and "
+         "scale (a section); =N: a rank shared with rows whose 95% intervals overlap and whose PSNR is within "
+         "0.01 dB; –: not ranked (a --quick smoke test, or flagged output). PSNR on RGB with a `scale` px border "
+         "crop; Δ int8 = int8 PSNR minus fp32 PSNR on the same images. 95% CI: interval of the median (order "
+         "statistics), widened to the spread of per-result medians when n > 1 results are pooled.")
 
 
 def notes(rows: list[dict[str, Any]]) -> str:
@@ -276,7 +312,7 @@ def row_problems(row: dict[str, Any]) -> tuple[list[str], str]:
     """The row's stability messages (with how many pooled results showed each) and its hint."""
     messages = []
     for w in row.get("warning_details") or []:
-        if w["code"] in UNSTABLE + CAUTION:
+        if w["code"] in FLAGGED + UNSTABLE + CAUTION:
             share = f" in {w['count']} of {w['of']} results" if w.get("of", 1) > 1 and w["code"] != "run-spread" else ""
             messages.append(w["message"] + share)
     if row.get("not_pooled"):
@@ -296,18 +332,31 @@ def warning_lines(rows: list[dict[str, Any]], limit: int | None = None) -> list[
     return lines
 
 
+def sections(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by section label, in board order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(r.get("section") or r["device"], []).append(r)
+    return out
+
+
 def render_markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| " + " | ".join(h for _, h, _ in COLUMNS) + " |"
-    sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    body = ["| " + " | ".join(_cell(r, k, f) for k, _, f in COLUMNS) + " |" for r in rows]
+    cols = columns_for(rows)
+    parts = []
+    for section, mine in sections(rows).items():
+        parts += [f"### {section}", "", "| " + " | ".join(h for _, h, _ in cols) + " |",
+                  "|" + "|".join("---" for _ in cols) + "|"]
+        parts += ["| " + " | ".join(_cell(r, k, f) for k, _, f in cols) + " |" for r in mine]
+        parts.append("")
     flagged = [f"- {line}" for line in warning_lines(rows)]
-    return "\n".join([head, sep, *body, "", footer(rows) if rows else "No results.", "",
-                      *(flagged + [""] if flagged else [])])
+    return "\n".join([*parts, footer(rows) if rows else "No results.", "", *(flagged + [""] if flagged else [])])
 
 
 CSV_FIELDS = ["rank", "device", "model", "backend", "delegate", "precision", "psnr", "psnr_y", "psnr_drop", "ssim",
               "median_ms", "ci_low_ms", "ci_high_ms", "mem_peak_mb", "params", "artifact_kb", "score", "input",
-              "threads", "runtime", "n_results", "n_pooled", "n_runs", "run_cv", "flag", "hint", "pareto"]
+              "threads", "runtime", "n_results", "n_pooled", "n_runs", "run_cv", "flag", "hint", "pareto",
+              "rank_label", "section", "scale", "quick", "affinity", "setting", "vs_cpu", "cpu_median_ms",
+              "quality_flags", "unranked"]
 
 
 def render_csv(rows: list[dict[str, Any]]) -> str:
@@ -315,7 +364,7 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        writer.writerow(r)
+        writer.writerow({**r, "quality_flags": ";".join(r.get("quality_flags") or [])})
     return out.getvalue()
 
 
@@ -324,38 +373,39 @@ def render_json(rows: list[dict[str, Any]]) -> str:
 
 
 def top_rows(rows: list[dict[str, Any]], top: int | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The best ``top`` rows of each device (all when None or 0) and how many each device left out."""
+    """The best ``top`` rows of each section (all when None or 0) and how many each section left out.
+
+    Unranked rows (flagged output, quick runs) are always kept: they say what is wrong."""
     if not top:
         return rows, {}
     kept, hidden = [], {}
     for r in rows:
-        if r["rank"] <= top:
+        if r.get("rank") is None or r["rank"] <= top:
             kept.append(r)
         else:
-            hidden[r["device"]] = hidden.get(r["device"], 0) + 1
+            hidden[r["section"]] = hidden.get(r["section"], 0) + 1
     return kept, hidden
 
 
 def render_rich(rows: list[dict[str, Any]], console: Any, top: int | None = None) -> None:
-    """A rich table; with ``top``, only each device's best ``top`` rows (rich needs ~1 ms per row)."""
+    """A rich table per section; with ``top``, only each section's best ``top`` rows (rich needs ~1 ms per row)."""
     from rich.table import Table
     from rich.text import Text
 
     shown, hidden = top_rows(rows, top)
-    table = Table(title="edgebench leaderboard", title_justify="left")
-    for key, header, _ in COLUMNS:
-        table.add_column(header, justify="left" if key in KEY or key == "flag" else "right", no_wrap=True)
-    previous = None
-    for r in shown:
-        if previous is not None and r["device"] != previous:
-            table.add_section()
-        previous = r["device"]
-        cells = [Text(_cell(r, k, f)) for k, _, f in COLUMNS]  # Text: no markup parsing of stored names
-        table.add_row(*cells, style={"unstable": "yellow", "caution": "dim yellow"}.get(r.get("flag", "ok")))
-    console.print(table)
-    for device, n in hidden.items():
-        console.print(f"… {n} more configuration(s) on {device}: --top 0 shows all, --format html/csv/json "
-                      "always do", style="dim", highlight=False, markup=False)
+    cols = columns_for(shown)
+    styles = {"unstable": "yellow", "caution": "dim yellow", "flagged": "red"}
+    for section, mine in sections(shown).items():
+        table = Table(title=Text(f"edgebench leaderboard: {section}"), title_justify="left")
+        for key, header, _ in cols:
+            table.add_column(header, justify="left" if key in (*KEY, "flag", "setting") else "right", no_wrap=True)
+        for r in mine:
+            cells = [Text(_cell(r, k, f)) for k, _, f in cols]  # Text: no markup parsing of stored names
+            table.add_row(*cells, style=styles.get(r.get("flag", "ok")))
+        console.print(table)
+        if hidden.get(section):
+            console.print(f"… {hidden[section]} more configuration(s) in {section}: --top 0 shows all, "
+                          "--format html/csv/json always do", style="dim", highlight=False, markup=False)
     if shown:
         console.print(footer(shown), style="dim", highlight=False, markup=False)
         for line in warning_lines(shown, limit=12):

@@ -13,7 +13,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 
 
 def plot_pareto(rows: list[dict[str, Any]], path: Path, dpi: int = 120) -> int:
-    """One panel per device: PSNR against median latency (log x) with CI bars, Pareto front marked.
+    """One panel per section (device, input, scale): PSNR against median latency (log x) with CI bars, Pareto front marked.
 
     The format follows the file suffix (png, svg, pdf). Returns the number of points drawn.
     """
@@ -27,12 +27,12 @@ def plot_pareto(rows: list[dict[str, Any]], path: Path, dpi: int = 120) -> int:
     pts = [r for r in rows if r.get("psnr") is not None and r.get("median_ms") and math.isfinite(r["psnr"])]
     if not pts:
         raise EdgebenchError("no stored result has both PSNR and latency to plot")
-    devices = list(dict.fromkeys(r["device"] for r in pts))
+    devices = list(dict.fromkeys(r.get("section", r["device"]) for r in pts))
     backends = list(dict.fromkeys(r["backend"] for r in pts))
     colour = {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(backends)}
     fig, axes = plt.subplots(1, len(devices), figsize=(6.4 * len(devices), 4.6), squeeze=False)
     for ax, device in zip(axes[0], devices):
-        mine = [r for r in pts if r["device"] == device]
+        mine = [r for r in pts if r.get("section", r["device"]) == device]
         for r in mine:
             lo, hi = r.get("ci_low_ms") or r["median_ms"], r.get("ci_high_ms") or r["median_ms"]
             ax.errorbar(r["median_ms"], r["psnr"], xerr=[[r["median_ms"] - lo], [hi - r["median_ms"]]],
@@ -74,7 +74,7 @@ def _label_points(fig: Any, axes: Any, devices: list[str], pts: list[dict[str, A
     """Name the Pareto points (all points when few), trying offsets until a label overlaps nothing."""
     renderer = fig.canvas.get_renderer()
     for ax, device in zip(axes, devices):
-        mine = sorted((r for r in pts if r["device"] == device), key=lambda r: not r.get("pareto"))
+        mine = sorted((r for r in pts if r.get("section", r["device"]) == device), key=lambda r: not r.get("pareto"))
         taken: list[Any] = []
         for r in mine:
             if not (r.get("pareto") or len(mine) <= 8):

@@ -80,3 +80,34 @@ def score_images(outputs: list[np.ndarray], targets: list[np.ndarray], scale: in
         py.append(psnr_y(out, hr, scale))
         s.append(ssim(out, hr, scale))
     return {"psnr": float(np.mean(p)), "psnr_y": float(np.mean(py)), "ssim": float(np.mean(s))}
+
+
+def _bicubic_weights(size_in: int, scale: int, a: float = -0.75) -> tuple[np.ndarray, np.ndarray]:
+    """Source indices (clamped) and Keys weights of PyTorch's bicubic upsampling along one axis."""
+    src = (np.arange(size_in * scale) + 0.5) / scale - 0.5  # half-pixel centres (align_corners=False)
+    base = np.floor(src).astype(int)
+    t = src - base
+    idx = np.clip(base[:, None] + np.arange(-1, 3)[None, :], 0, size_in - 1)
+    d = np.abs(t[:, None] - np.arange(-1, 3)[None, :])
+    w = np.where(d <= 1, ((a + 2) * d - (a + 3)) * d * d + 1,
+                 np.where(d < 2, ((a * d - 5 * a) * d + 8 * a) * d - 4 * a, 0.0))
+    return idx, w
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """uint8 HWC bicubic upscaling as the zoo's ``bicubic`` model computes it: the floor a model must beat."""
+    x = lr.astype(np.float64)
+    idx, w = _bicubic_weights(x.shape[0], scale)
+    x = np.einsum("okc,ok->oc", x[idx].reshape(idx.shape[0], 4, -1), w).reshape(idx.shape[0], lr.shape[1], -1)
+    idx, w = _bicubic_weights(x.shape[1], scale)
+    x = np.einsum("hokc,ok->hoc", x[:, idx], w)
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def output_problem(outputs: list[np.ndarray]) -> str | None:
+    """'nan-output' or 'constant-output' when a network's outputs cannot be a picture, else None."""
+    if any(np.issubdtype(o.dtype, np.floating) and np.isnan(o).any() for o in outputs):
+        return "nan-output"
+    if outputs and all(o.size and o.min() == o.max() for o in outputs):
+        return "constant-output"
+    return None

@@ -45,6 +45,7 @@ tr.unstable td{background:#fff6df!important}
 .badge{display:inline-block;border-radius:9px;padding:0 8px;font-size:12px}
 .badge.ok{background:#e3f4e6;color:#1d6b2f}.badge.unstable{background:#ffe2a8;color:#7a4b00}
 .badge.caution{background:#eef1f4;color:#5b6570}
+.badge.flagged{background:#fbd5d5;color:#8a1c1c}
 .star{color:#d62728}
 .ci{color:#5b6570}
 ul.warnings{font-size:13px;color:#7a4b00;margin:4px 0 0 0;padding-left:20px}
@@ -105,21 +106,26 @@ def render_html(rows: list[dict[str, Any]], title: str = "edgebench leaderboard"
         f'{", from " + esc(source) if source else ""}; generated {now} by edgebench.</p>',
         '<div class="formula"><p>MAI 2022 score: <code>' + esc(FORMULA) + "</code></p>"
         f"<p>{esc(notes(rows) if rows else '')}</p>"
-        "<p>Ranked by score within each device. <span class=\"star\">★</span> marks the Pareto front "
-        "(no other configuration on the device is both faster and higher in PSNR). "
+        "<p>Ranked by score within each section (device, input size, scale); =N is a shared rank (overlapping "
+        "intervals, PSNR within 0.01 dB); – is unranked (a --quick smoke test or flagged output). "
+        "<span class=\"star\">★</span> marks the Pareto front "
+        "(no other configuration of the section is faster and at least as sharp beyond the noise). "
         "Stability: <span class=\"badge ok\">ok</span> "
         "<span class=\"badge unstable\">unstable</span> (high spread, a slowdown or temperature rise "
         "during the runs, or pooled runs that disagree) "
         "<span class=\"badge caution\">caution</span> (outliers by MAD, few runs, timings near the timer "
-        "resolution); "
+        "resolution); <span class=\"badge flagged\">flagged</span> (output broken: int8 collapse, below "
+        "bicubic, constant or NaN); "
         "hover a badge for the hint. Click a column heading to sort.</p></div>",
     ]
     if not rows:
         parts.append("<p>No results stored yet: run <code>edgebench run</code> first.</p>")
-    devices = list(dict.fromkeys(r["device"] for r in rows))
-    for device in devices:
-        mine = [r for r in rows if r["device"] == device]
-        parts.append(f'<section class="device" data-device="{esc(device)}"><h2>{esc(device)}</h2>')
+    from .leaderboard import sections
+
+    for section, mine in sections(rows).items():
+        device = mine[0]["device"]
+        parts.append(f'<section class="device" data-device="{esc(device)}" data-section="{esc(section)}">'
+                     f'<h2>{esc(section)}</h2>')
         info = (device_info or {}).get(device) or {}
         described = ", ".join(str(info[k]) for k in ("model", "soc", "cpu_model", "os", "machine") if info.get(k))
         if described:
@@ -169,6 +175,9 @@ def _td(r: dict[str, Any], key: str, numeric: bool) -> str:
         label = _cell(r, "flag", "")
         badge = f'<span class="badge {esc(flag)}" title="{hint}">{label}</span>'
         return f'<td class="text" data-v="{esc(flag)}">{badge}</td>'
+    if key == "rank":
+        label = _cell(r, "rank", "")
+        return f'<td data-v="{r["rank"] if r.get("rank") is not None else ""}">{esc(label)}</td>'
     if key == "model":
         name = esc(str(r["model"]))
         star = ' <span class="star" title="on the Pareto front">★</span>' if r.get("pareto") else ""

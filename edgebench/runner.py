@@ -74,6 +74,96 @@ def thermal():
     return temps
 
 
+def cpu_ticks():
+    """(busy, total) clock ticks of all CPUs from /proc/stat's first line; None without /proc."""
+    try:
+        with open("/proc/stat") as fh:
+            parts = fh.readline().split()
+    except OSError:
+        return None
+    if len(parts) < 5 or parts[0] != "cpu":
+        return None
+    try:
+        values = [int(v) for v in parts[1:]] + [0] * 8  # older kernels stop before steal
+    except ValueError:
+        return None
+    busy = sum(values[i] for i in (0, 1, 2, 5, 6, 7))  # user nice system irq softirq steal
+    return busy, busy + values[3] + values[4]  # + idle iowait
+
+
+def proc_ticks():
+    """{pid: (comm, utime + stime, starttime)} of every process whose stat is readable now."""
+    procs = {}
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as fh:
+                line = fh.read()
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+        head, _, tail = line.rpartition(")")  # comm may hold spaces and parentheses
+        pid, _, comm = head.partition(" (")
+        fields = tail.split()
+        try:
+            procs[int(pid)] = (comm, int(fields[11]) + int(fields[12]), int(fields[19]))
+        except (ValueError, IndexError):
+            continue
+    return procs
+
+
+def load_sample(end=False):
+    """What the timed loop's load is judged from; None where there is no /proc (macOS).
+
+    The process walk is the slow part (a phone has ~1000 processes): it goes before the clock at
+    the start and after it at the end, so the window holds the timed runs and little else.
+    """
+    procs = {} if end else proc_ticks()
+    cpu = cpu_ticks()
+    if cpu is None:
+        return None
+    try:
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        uptime = None
+    own = os.times()
+    sample = {"t": time.monotonic(), "uptime": uptime, "cpu": cpu, "own": own[0] + own[1], "procs": procs}
+    if end:
+        sample["procs"] = proc_ticks()
+    return sample
+
+
+def load_window(start, end, top=3):
+    """CPU other processes used between two load_sample()s, in cores, and the busiest of them.
+
+    own_cpu_s is this process with all its threads (os.times), so a runtime's worker threads are
+    never counted as others.
+    """
+    if start is None or end is None:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    window = max(end["t"] - start["t"], 1e-9)
+    busy = (end["cpu"][0] - start["cpu"][0]) / float(hz)
+    own = end["own"] - start["own"]
+    born = start["uptime"] * hz if start.get("uptime") is not None else None
+    me, busiest = os.getpid(), []
+    for pid, (comm, ticks, started) in end["procs"].items():
+        before = start["procs"].get(pid)
+        if pid == me:
+            continue
+        if before is not None and before[2] == started:
+            used = ticks - before[1]
+        elif born is not None and started >= born:
+            used = ticks  # born inside the window (a reused pid too): all its time is inside
+        else:
+            continue
+        if used > 0:
+            cpu_s = used / float(hz)
+            busiest.append({"pid": pid, "comm": comm, "cpu_s": round(cpu_s, 3), "cores": round(cpu_s / window, 3)})
+    busiest.sort(key=lambda b: -b["cpu_s"])
+    return {"window_s": round(window, 3), "hz": hz, "busy_s": round(busy, 3), "own_cpu_s": round(own, 3),
+            "others_cores": round(max(0.0, busy - own) / window, 3), "busiest": busiest[:top]}
+
+
 def load_adapter(path):
     spec = importlib.util.spec_from_file_location("edgebench_adapter", path)
     module = importlib.util.module_from_spec(spec)
@@ -132,6 +222,7 @@ def main(argv):
     runs, min_time = int(timing.get("runs", 10)), float(timing.get("min_time", 0.0))
     max_time = float(timing.get("max_time", 600.0))
     cooldown = float(timing.get("cooldown", 0.0))
+    load_start = load_sample()  # around the timed loop only: warm-up and quality are not judged
     values, started = [], clock()
     while True:
         if cooldown:
@@ -142,6 +233,7 @@ def main(argv):
         elapsed = (clock() - started) / 1e9
         if (len(values) >= runs and elapsed >= min_time) or elapsed >= max_time:
             break
+    load = load_window(load_start, load_sample(end=True))
     mem_timed = proc_status()
 
     quality = job.get("quality")
@@ -176,6 +268,8 @@ def main(argv):
             "pid": os.getpid(),
         },
     }
+    if load is not None:
+        result["load"] = load
     text = json.dumps(result)
     with open(here(job.get("result", "result.json")), "w") as fh:
         fh.write(text)

@@ -23,7 +23,8 @@ from .errors import EdgebenchError
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append
 
-JSON_COLUMNS = ("timings", "warmup", "runtime", "environment", "warnings", "extra", "thermal", "memory")
+JSON_COLUMNS = ("timings", "warmup", "runtime", "environment", "warnings", "extra", "thermal", "memory",
+                "conditions")
 
 
 @migration
@@ -95,6 +96,39 @@ def m002_uids(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE UNIQUE INDEX {table}_uid ON {table}(uid)")
         db.execute(f"""CREATE TRIGGER {table}_uid_default AFTER INSERT ON {table} WHEN NEW.uid IS NULL
                        BEGIN UPDATE {table} SET uid = lower(hex(randomblob(16))) WHERE id = NEW.id; END""")
+
+
+# the preset of `edgebench run --quick` (harness.Settings.quick): results from before m003 that used it
+QUICK_SIZE = (48, 64)
+
+
+def legacy_quick(settings: dict[str, Any] | None, input_h: Any, input_w: Any) -> bool:
+    """Whether a result stored without a ``quick`` flag was a ``--quick`` smoke test: its run's
+    settings say so, or (no settings) it was timed at the quick preset's 48x64."""
+    if isinstance(settings, dict) and "quick" in settings:
+        return bool(settings["quick"])
+    if isinstance(settings, dict) and settings.get("height") is not None:
+        return (settings.get("height"), settings.get("width")) == QUICK_SIZE and settings.get("warmup") == 1
+    return (input_h, input_w) == QUICK_SIZE
+
+
+@migration
+def m003_settings_and_conditions(db: sqlite3.Connection) -> None:
+    # quick: a `--quick` smoke test (never ranked); affinity: the core mask the result ran on (its
+    # identity, like threads); conditions: load, frequencies, battery... before/after (JSON);
+    # baseline_psnr: bicubic PSNR of the same images (the floor a model must beat)
+    db.execute("ALTER TABLE results ADD COLUMN quick INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE results ADD COLUMN affinity TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN conditions TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN baseline_psnr REAL")
+    runs = {row[0]: row[1] for row in db.execute("SELECT id, settings FROM runs")}
+    for rid, run_id, h, w in db.execute("SELECT id, run_id, input_h, input_w FROM results").fetchall():
+        try:
+            settings = json.loads(runs.get(run_id) or "null")
+        except ValueError:
+            settings = None
+        if legacy_quick(settings, h, w):
+            db.execute("UPDATE results SET quick = 1 WHERE id = ?", [rid])
 
 
 def now() -> str:

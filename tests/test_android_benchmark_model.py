@@ -133,7 +133,7 @@ def test_parse_and_import_commands(phone, tmp_path, monkeypatch, edgebench_env):
         refused = invoke_cli("benchmark-model", "import", str(bad), "--device", "pixel7", "--model", SPEC.name,
                              "--precision", "int8")
     assert refused.exit_code != 0 and "Failed to apply NNAPI delegate" in refused.output
-    board = json.loads(invoke_cli("leaderboard", "--format", "json").output)["rows"]
+    board = json.loads(invoke_cli("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     (row,) = [r for r in board if r["device"] == "pixel7"]
     from edgebench_litert.benchmark_model import parse
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from edgebench import hookimpl
 from edgebench.cli import cli
+from edgebench.store import Store
 from edgebench.testing import registered, tiny_model
 
 from helpers import EDGEBENCH, make_plugin_dist, subprocess_env
@@ -42,17 +43,17 @@ def test_run_then_leaderboard_in_every_format():
         result = invoke("run", "--quick", "-m", "tiny-a", "-m", "tiny-b")
         assert result.exit_code == 0, result.output
         assert "tiny-a" in result.output and "Score" in result.output
-        rows = json.loads(invoke("leaderboard", "--format", "json").output)["rows"]
+        rows = json.loads(invoke("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     assert {(r["model"], r["precision"]) for r in rows} == {
         ("tiny-a", "fp32"), ("tiny-a", "int8"), ("tiny-b", "fp32"), ("tiny-b", "int8")}
     assert all(r["score"] > 0 and r["psnr"] > 20 and r["median_ms"] > 0 for r in rows)
     int8 = [r for r in rows if r["precision"] == "int8"]
     assert all(r["psnr_drop"] is not None for r in int8)
 
-    md = invoke("leaderboard", "--format", "markdown", "--model", "tiny-b").output
+    md = invoke("leaderboard", "--include-quick", "--format", "markdown", "--model", "tiny-b").output
     assert "| tiny-b |" in md.replace("  ", " ") or "tiny-b" in md
     assert "tiny-a" not in md and "2^(2·PSNR)" in md
-    csv_text = invoke("leaderboard", "--format", "csv", "--device", "host").output
+    csv_text = invoke("leaderboard", "--include-quick", "--format", "csv", "--device", "host").output
     assert csv_text.splitlines()[0].startswith("rank,device,model") and len(csv_text.splitlines()) == 5
     assert "No results" in invoke("leaderboard", "--device", "nosuch").output or \
         invoke("leaderboard", "--device", "nosuch", "--format", "json").output
@@ -73,7 +74,7 @@ def test_missing_weights_is_one_line_and_other_models_still_run(tmp_path):
         result = CliRunner().invoke(cli, ["run", "--quick", "-m", "tiny-noweights", "-m", "tiny-a", "-p", "fp32"])
     assert result.exit_code == 0
     assert "weights for model 'tiny-noweights' not found" in result.output
-    rows = json.loads(invoke("leaderboard", "--format", "json").output)["rows"]
+    rows = json.loads(invoke("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     assert [r["model"] for r in rows] == ["tiny-a"]
 
 
@@ -86,16 +87,25 @@ def test_corrupt_weights_file_is_one_clear_line(tmp_path):
     assert "weights for model 'tiny-corrupt' could not be loaded" in result.output
 
 
-def test_corrupt_artifact_gives_one_clear_line(tmp_path, monkeypatch):
+def test_a_corrupted_cache_entry_is_re_exported_never_measured(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEBENCH_CACHE", str(tmp_path / "cache"))
     with registered(TinyModels()):
         assert invoke("run", "--quick", "-m", "tiny-a", "-p", "fp32").exit_code == 0
         (artifact,) = (tmp_path / "cache" / "artifacts").glob("*.onnx")
-        artifact.write_bytes(b"\xff" * artifact.stat().st_size)  # same size: the cache trusts it
+        good = artifact.read_bytes()
+        artifact.write_bytes(b"\xff" * len(good))  # same size: only the SHA-256 can tell
         result = CliRunner().invoke(cli, ["run", "--quick", "-m", "tiny-a", "-p", "fp32"])
-    assert result.exit_code == 1
-    skipped = [line for line in result.output.splitlines() if line.startswith("Skipped:")]
-    assert len(skipped) == 1 and "failed on device 'host'" in skipped[0]
+    assert result.exit_code == 0, result.output
+    (line,) = [ln for ln in result.output.splitlines() if "SHA-256" in ln]
+    assert "re-exported" in line
+    (now,) = (tmp_path / "cache" / "artifacts").glob("*.onnx")
+    assert now.read_bytes() == good  # the export is deterministic: the same bytes are back
+    store = Store.open(os.environ["EDGEBENCH_DB"])
+    try:
+        first, second = store.results()
+    finally:
+        store.close()
+    assert second["artifact_sha"] == first["artifact_sha"] and "SHA-256" in second["extra"]["cache"]
 
 
 def test_bad_dataset_folder_and_corrupt_image(tmp_path):

@@ -108,7 +108,7 @@ def test_reimport_and_merging_two_machines_dedupe(tmp_path):
     assert len(rows(merged, "results")) == 4
     # importing a machine's own export into itself adds nothing
     assert "imported 0 result(s)" in cli_ok("--db", tmp_path / "box-a.db", "import", boards[0])
-    board = json.loads(cli_ok("--db", merged, "leaderboard", "-f", "json"))["rows"]
+    board = json.loads(cli_ok("--db", merged, "leaderboard", "--include-quick", "-f", "json"))["rows"]
     shared = next(r for r in board if r["model"] == "shared")
     assert shared["n_results"] == 2 and shared["n_pooled"] == 1  # two machines: never pooled
     assert "device.hostname" in shared["not_pooled_reason"]

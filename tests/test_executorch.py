@@ -150,7 +150,7 @@ def test_models_that_cannot_be_lowered_are_one_line_each_and_the_run_goes_on():
         assert branchy.startswith("Skipped: et-branchy executorch fp32 xnnpack: cannot lower 'et-branchy' to ExecuTorch")
         assert "torch.export failed" in branchy
         assert "cannot lower 'et-median' to ExecuTorch" in median and "median" in median.split(":", 2)[2]
-        rows = json.loads(invoke_cli("leaderboard", "--format", "json").output)["rows"]
+        rows = json.loads(invoke_cli("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     assert [(r["model"], r["backend"]) for r in rows] == [("et-tiny", "executorch")]
 
 

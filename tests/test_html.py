@@ -42,9 +42,9 @@ def board(tmp_path):
             add_result(store, run, model=model, median=median, psnr=psnr, device=device, seed=i,
                        spread=0.2 if model == "scsrn" else 0.005)
     page = tmp_path / "board.html"
-    result = runner.invoke(cli, ["--db", str(db), "leaderboard", "--format", "html", "-o", str(page)])
+    result = runner.invoke(cli, ["--db", str(db), "leaderboard", "--include-quick", "--format", "html", "-o", str(page)])
     assert result.exit_code == 0, result.output
-    rows = board_rows(load_results(store.db), load_runs(store.db))
+    rows = board_rows(load_results(store.db), load_runs(store.db), include_quick=True)
     store.close()
     return page, rows
 
@@ -108,7 +108,7 @@ def test_plot_command_writes_the_pareto_png(board, tmp_path):
     pytest.importorskip("matplotlib")
     db = board[0].parent / "board.db"
     out = tmp_path / "pareto.png"
-    result = CliRunner().invoke(cli, ["--db", str(db), "plot", "-o", str(out)])
+    result = CliRunner().invoke(cli, ["--db", str(db), "plot", "--include-quick", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "9 configurations" in result.output
     head = out.read_bytes()

@@ -53,8 +53,6 @@ def test_latest_only_when_asked(store):
 
 
 @pytest.mark.parametrize("change, expect", [
-    ({"threads": 2}, "threads 2 ≠ 4"),
-    ({"input_h": 720}, "input 720x640 ≠ 360x640"),
     ({"runtime": {"runtime": "onnxruntime", "version": "1.31.0"}}, "runtime onnxruntime 1.31.0 ≠ onnxruntime 1.32.0"),
     ({"artifact_sha": "other"}, "artifact other ≠ sha-m"),
 ])
@@ -66,6 +64,20 @@ def test_results_whose_identity_differs_are_not_pooled(store, change, expect):
     assert expect in row["not_pooled_reason"]
     assert row["median_ms"] == pytest.approx(10.0, rel=0.03)  # the 50 ms result did not leak in
     assert any("not pooled" in line for line in render_markdown([row]).splitlines())
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"threads": 2}, {"host · 360x640 · x3"}),
+    ({"input_h": 720}, {"host · 360x640 · x3", "host · 720x640 · x3"}),
+])
+def test_threads_and_input_size_make_rows_of_their_own(store, change, expect):
+    """A thread count is a setting of its own row; another input size is another section."""
+    add_result(store, add_run(store), median=50.0, **change)
+    add_result(store, add_run(store), median=10.0, seed=1)
+    rows = rows_of(store)
+    assert len(rows) == 2 and {r["section"] for r in rows} == expect
+    assert all(r["n_pooled"] == 1 and r["not_pooled"] == 0 for r in rows)
+    assert [r["rank"] for r in rows] == ([1, 2] if len(expect) == 1 else [1, 1])
 
 
 def test_results_from_another_machine_are_not_pooled(store):

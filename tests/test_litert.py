@@ -141,7 +141,7 @@ def test_one_run_puts_tflite_beside_onnxruntime_on_the_leaderboard():
         assert result.exit_code == 0, result.output
         # each tflite result line says how much of the graph the delegate took
         assert len(re.findall(r"tflite (fp32|int8) xnnpack: .* \d+ of \d+ nodes delegated", result.output)) == 2
-        rows = json.loads(invoke_cli("leaderboard", "--format", "json").output)["rows"]
+        rows = json.loads(invoke_cli("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     got = {(r["backend"], r["precision"]) for r in rows}
     assert got == {("tflite", "fp32"), ("tflite", "int8"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")}
     assert all(r["psnr"] > 20 and r["median_ms"] > 0 for r in rows)

@@ -74,8 +74,8 @@ def test_leaderboard_puts_the_mobile_backends_beside_onnxruntime_and_skips_what_
         assert ptl[0].startswith("Skipped: ptl-branchy pytorch-mobile fp32 cpu: cannot lower 'ptl-branchy' to the "
                                  "TorchScript lite interpreter (fp32): the trace would not generalise")
         assert any(line.startswith("Skipped: ptl-branchy executorch") for line in skipped)
-        rows = json.loads(invoke_cli("leaderboard", "--format", "json").output)["rows"]
-        table = invoke_cli("leaderboard", "--format", "markdown").output
+        rows = json.loads(invoke_cli("leaderboard", "--include-quick", "--format", "json").output)["rows"]
+        table = invoke_cli("leaderboard", "--include-quick", "--format", "markdown").output
     assert sorted(r["backend"] for r in rows if r["model"] == "ptl-tiny") == [
         "executorch", "onnxruntime", "pytorch-mobile"]
     assert all(r["score"] > 0 for r in rows)

@@ -143,7 +143,8 @@ def measure_one(
                                cache_dir=cache_dir, **settings)
     spec = models.get(model) if isinstance(model, str) else model
     device = device or host_device()
-    jobs = plan([spec], [backends.get(backend)], [precision], [delegate] if delegate else None, device)
+    jobs = plan([spec], [backends.get(backend)], [precision], [delegate] if delegate else None, device,
+                cpu_baseline=False)  # one job: the row asked for
     harness = Harness(store, device, Settings.quick(**settings),
                       cache=ArtifactCache(cache_dir) if cache_dir else None)
     run_id = harness.run(jobs)

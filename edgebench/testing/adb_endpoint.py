@@ -6,9 +6,10 @@ control, ``shell:`` / ``shell,v2,...:`` / ``exec:`` (commands run by a POSIX she
 over shell protocol v2) and ``sync:`` (STAT, LIST, SEND, RECV, QUIT) for push and pull. ``getprop``
 answers like a Pixel 7 unless other properties are given.
 
-Filesystem: ``root`` holds the device's /data, /sdcard, /system and /sys/class/thermal. Without
-a rootfs, commands run on this host in a POSIX shell whose command text has those absolute paths
-rewritten to ``root`` (so ``python3`` is the host's). With ``rootfs`` (an arm64 userland, see
+Filesystem: ``root`` holds the device's /data, /sdcard, /system, /sys/class/thermal and
+/sys/devices/system/cpu (cpufreq files, see ``set_cpus``). Without a rootfs, commands run on
+this host in a POSIX shell whose command text has those absolute paths rewritten to ``root``
+(so ``python3`` is the host's). With ``rootfs`` (an arm64 userland, see
 scripts/build-rootfs.sh; needs root), each command runs chrooted into it in a private mount
 namespace with the root's dirs bound in place: the phone then runs aarch64 binaries through qemu.
 
@@ -31,6 +32,7 @@ import math
 import os
 import posixpath
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -59,10 +61,24 @@ PIXEL_7 = {
     "ro.serialno": "EDGEBENCH0001",
 }
 FEATURES = ("shell_v2", "cmd", "fixed_push_mkdir")
-MAPPED = ("/data", "/sdcard", "/system", "/sys/class/thermal")  # device dirs that live under root
-_PATH_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_./-])(/data|/sdcard|/system|/sys/class/thermal)(?=/|[^A-Za-z0-9_.-]|$)")
+# device dirs that live under root
+MAPPED = ("/data", "/sdcard", "/system", "/sys/class/thermal", "/sys/devices/system/cpu")
+_PATH_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_./-])(/data|/sdcard|/system|/sys/class/thermal|/sys/devices/system/cpu)"
+                           r"(?=/|[^A-Za-z0-9_.-]|$)")
 _DEVICE_PATH = "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+PIXEL_7_KHZ = (1_803_000, 2_348_000, 2_850_000)  # Tensor G2: little A55, mid A78, big X1
+
+
+def _host_cpu_layout(cores: int) -> list[tuple[int, int]]:
+    """A Pixel-7-like (count, kHz) split of ``cores`` (see AdbEndpoint.set_cpus)."""
+    little, mid, big = PIXEL_7_KHZ
+    if cores <= 1:
+        return [(1, little)]
+    if cores == 2:
+        return [(1, little), (1, big)]
+    small, middle = cores // 2, max(1, cores // 4)
+    return [(small, little), (middle, mid), (cores - small - middle, big)]
 
 
 class AdbEndpoint:
@@ -205,6 +221,43 @@ class AdbEndpoint:
             '  printf "%s\\n" "${2:-}"\n'
             'fi\n')
         getprop.chmod(0o755)
+        dumpsys = self.root / "system/bin/dumpsys"
+        dumpsys.write_text(_DUMPSYS)  # battery / power / thermalservice from system/dumpsys.state
+        dumpsys.chmod(0o755)
+        self.set_android_state()
+        self.set_cpus()
+
+    def set_cpus(self, clusters: list[tuple[int, int]] | None = None, governor: str = "schedutil") -> None:
+        """Write /sys/devices/system/cpu as the phone's kernel shows it: ``clusters`` is a list of
+        (core count, max kHz), slowest first; cpuN/cpufreq holds cpuinfo_max_freq, cpuinfo_min_freq,
+        scaling_max_freq, scaling_cur_freq, scaling_governor and related_cpus, and possible / present /
+        online list every core (onnxruntime's cpuinfo reads those three on the arm64 rootfs).
+
+        The default follows this host's core count on purpose, because commands run on this host's
+        CPUs and ``taskset`` must accept every mask the layout implies: 1 core -> one cluster; 2 ->
+        little cpu0 @1.803 GHz + big cpu1 @2.85 GHz; 3 or more -> split like a Pixel 7 (little half,
+        mid a quarter, big the rest at 1.803 / 2.348 / 2.85 GHz).
+        """
+        layout = clusters if clusters is not None else _host_cpu_layout(os.cpu_count() or 1)
+        if not layout or any(count < 1 or khz < 1 for count, khz in layout):
+            raise ValueError(f"clusters must be (core count >= 1, kHz >= 1) pairs: {layout!r}")
+        folder = self.root / "sys/devices/system/cpu"
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("cpu[0-9]*"):  # a smaller layout must not leave cores behind
+            shutil.rmtree(old)
+        first = 0
+        for count, khz in layout:
+            related = " ".join(str(c) for c in range(first, first + count))
+            for cpu in range(first, first + count):
+                files = {"cpuinfo_max_freq": khz, "cpuinfo_min_freq": 300_000, "scaling_max_freq": khz,
+                         "scaling_cur_freq": khz, "scaling_governor": governor, "related_cpus": related}
+                cpufreq = folder / f"cpu{cpu}" / "cpufreq"
+                cpufreq.mkdir(parents=True)
+                for name, value in files.items():
+                    (cpufreq / name).write_text(f"{value}\n")
+            first += count
+        for name in ("possible", "present", "online"):
+            (folder / name).write_text(f"0-{first - 1}\n")
 
     def set_temperature(self, zone: int, celsius: float, kind: str = "cpu-thermal") -> None:
         """Create or update /sys/class/thermal/thermal_zone<zone> as the device shows it."""
@@ -214,6 +267,23 @@ class AdbEndpoint:
         tmp = folder / ".temp.new"
         tmp.write_text(f"{int(round(celsius * 1000))}\n")
         tmp.replace(folder / "temp")
+
+    def set_android_state(self, *, battery_level: int = 80, plugged: str = "usb", screen: str = "on",
+                          thermal_status: int = 0, battery_temp_c: float = 25.0) -> None:
+        """What ``dumpsys battery / power / thermalservice`` report from now on (every call sets all
+        of it; the defaults are the phone's state at start): plugged is ``ac``, ``usb``,
+        ``wireless`` or ``none``, screen ``on``, ``off`` or ``doze``, thermal_status 0 (none) … 6
+        (shutdown). Written atomically: a dumpsys running meanwhile reads the old or the new state."""
+        if plugged not in ("ac", "usb", "wireless", "none") or screen not in ("on", "off", "doze"):
+            raise ValueError(f"plugged must be ac|usb|wireless|none and screen on|off|doze: {plugged!r}, {screen!r}")
+        if not 0 <= battery_level <= 100 or not 0 <= thermal_status <= 6:
+            raise ValueError(f"battery_level 0-100 and thermal_status 0-6: {battery_level}, {thermal_status}")
+        state = {"level": int(battery_level), "ac": plugged == "ac", "usb": plugged == "usb",
+                 "wireless": plugged == "wireless", "screen": screen, "thermal": int(thermal_status),
+                 "temp": int(round(battery_temp_c * 10))}
+        tmp = self.root / "system/.dumpsys.state.new"
+        tmp.write_text("".join(f"{k}={str(v).lower()}\n" for k, v in state.items()))
+        tmp.replace(self.root / "system/dumpsys.state")
 
     def resolve(self, device_path: str, write: bool = False) -> Path:
         """The host file behind a device path; writes only below the mapped dirs."""
@@ -242,10 +312,9 @@ class AdbEndpoint:
             f"mount -t tmpfs -o mode=1777 edgebench-tmp {fs}/tmp\n"
             f"mount -t tmpfs -o size=1m edgebench-sys {fs}/sys\n"  # never the host's /sys
             f"mkdir -p {fs}/sys/class/thermal {fs}/sys/devices/system/cpu\n"
-            # the CPU lists onnxruntime's cpuinfo reads, as the phone's kernel would show them
-            + "".join(f"echo 0-{(os.cpu_count() or 1) - 1} > {fs}/sys/devices/system/cpu/{n}\n"
-                      for n in ("possible", "present", "online")) +
             f"mount --bind {r}/sys/class/thermal {fs}/sys/class/thermal\n"
+            # cpufreq and the CPU lists onnxruntime's cpuinfo reads, as set_cpus wrote them
+            f"mount --bind {r}/sys/devices/system/cpu {fs}/sys/devices/system/cpu\n"
             f"mount -t proc proc {fs}/proc\n"
             f"mount --rbind /dev {fs}/dev\n"
             f'exec chroot {fs} /usr/bin/env -i PATH={_DEVICE_PATH} HOME=/data/local/tmp '
@@ -254,6 +323,97 @@ class AdbEndpoint:
         if command is not None:
             argv.append(command)
         return argv, None, "/"
+
+
+# dumpsys as an Android 14 Pixel prints battery, power (the lines around the screen state) and
+# thermalservice: same layout, labels and indentation as the real services (BatteryService,
+# PowerManagerService, ThermalManagerService dump()); values from dumpsys.state next to bin/, which
+# set_android_state writes. Plain POSIX sh: it runs on the host's shell and in the arm64 rootfs.
+_DUMPSYS = r"""#!/bin/sh
+state="$(dirname "$0")/../dumpsys.state"
+level=80 ac=false usb=true wireless=false screen=on thermal=0 temp=250
+if [ -r "$state" ]; then
+  while IFS='=' read -r k v; do
+    case $k in
+      level) level=$v ;; ac) ac=$v ;; usb) usb=$v ;; wireless) wireless=$v ;;
+      screen) screen=$v ;; thermal) thermal=$v ;; temp) temp=$v ;;
+    esac
+  done < "$state"
+fi
+plug=0 current=0 voltage_max=0
+[ "$ac" = true ] && plug=1 current=3000000 voltage_max=9000000
+[ "$usb" = true ] && plug=2 current=500000 voltage_max=5000000
+[ "$wireless" = true ] && plug=4 current=1000000 voltage_max=9000000
+if [ "$plug" = 0 ]; then status=3; elif [ "$level" -ge 100 ]; then status=5; else status=2; fi
+powered=false; [ "$plug" = 0 ] || powered=true
+tenths() { printf '%s.%s' $(($1 / 10)) $(($1 % 10)); }
+skin=$((330 + 30 * thermal))
+
+battery() {
+  printf 'Current Battery Service state:\n'
+  printf '  AC powered: %s\n  USB powered: %s\n  Wireless powered: %s\n  Dock powered: false\n' "$ac" "$usb" "$wireless"
+  printf '  Max charging current: %s\n  Max charging voltage: %s\n' "$current" "$voltage_max"
+  printf '  Charge counter: %s\n  status: %s\n  health: 2\n  present: true\n' $((level * 43560)) "$status"
+  printf '  level: %s\n  scale: 100\n  voltage: %s\n  temperature: %s\n' "$level" $((3500 + level * 8)) "$temp"
+  printf '  technology: Li-ion\n  Charging state: 1\n  Charging policy: 1\n'
+}
+
+power() {
+  case $screen in
+    on) wake=Awake display=ON hold=true ;;
+    doze) wake=Dozing display=DOZE hold=true ;;
+    *) wake=Asleep display=OFF hold=false ;;
+  esac
+  printf 'POWER MANAGER (dumpsys power)\n\nPower Manager State:\n'
+  printf '  Settings power_manager_constants:\n    no_cached_wake_locks=true\n'
+  printf '  mDirty=0x0\n  mWakefulness=%s\n  mWakefulnessChanging=false\n' "$wake"
+  printf '  mIsPowered=%s\n  mPlugType=%s\n  mBatteryLevel=%s\n' "$powered" "$plug" "$level"
+  printf '  mDockState=0\n  mStayOn=false\n  mProximityPositive=false\n  mBootCompleted=true\n  mSystemReady=true\n'
+  printf '  mHalAutoSuspendModeEnabled=false\n  mHalInteractiveModeEnabled=%s\n' "$hold"
+  printf '  mWakeLockSummary=0x0\n  mUserActivitySummary=0x1\n  mRequestWaitForNegativeProximity=false\n'
+  printf '  mSandmanScheduled=false\n  mBatteryLevelLow=false\n  mLightDeviceIdleMode=false\n  mDeviceIdleMode=false\n'
+  printf '  mHoldingWakeLockSuspendBlocker=false\n  mHoldingDisplaySuspendBlocker=%s\n' "$hold"
+  printf '\nWake Locks: size=0\n\nSuspend Blockers: size=4\n'
+  printf '  PowerManagerService.WakeLocks: ref count=0\n  PowerManagerService.Display: ref count=%s\n' \
+    $([ "$hold" = true ] && echo 1 || echo 0)
+  printf '  PowerManagerService.Broadcasts: ref count=0\n  PowerManagerService.WirelessChargerDetector: ref count=0\n'
+  printf '\nDisplay Power: state=%s\n' "$display"
+}
+
+thermalservice() {
+  listeners='\tcallbacks: %s\n\tkilled: false\n\tbroadcasts count: -1\n'
+  printf 'IsStatusOverride: false\nThermalEventListeners:\n'; printf "$listeners" 2
+  printf 'ThermalStatusListeners:\n'; printf "$listeners" 3
+  printf 'Thermal Status: %s\nCached temperatures:\n' "$thermal"
+  printf '\tTemperature{mValue=%s, mType=3, mName=VIRTUAL-SKIN, mStatus=%s}\n' "$(tenths $skin)" "$thermal"
+  printf 'HAL Ready: true\nHAL connection:\n\tThermalHAL AIDL 1  connected: yes\n'
+  printf 'Current temperatures from HAL:\n'
+  printf '\tTemperature{mValue=%s, mType=0, mName=BIG, mStatus=0}\n' "$(tenths $((skin + 75)))"
+  printf '\tTemperature{mValue=%s, mType=0, mName=LITTLE, mStatus=0}\n' "$(tenths $((skin + 41)))"
+  printf '\tTemperature{mValue=%s, mType=2, mName=battery, mStatus=0}\n' "$(tenths "$temp")"
+  printf '\tTemperature{mValue=%s, mType=3, mName=VIRTUAL-SKIN, mStatus=%s}\n' "$(tenths $skin)" "$thermal"
+  printf 'Current cooling devices from HAL:\n'
+  printf '\tCoolingDevice{mValue=0, mType=2, mName=thermal-cpufreq-0}\n'
+  printf '\tCoolingDevice{mValue=0, mType=1, mName=battery}\n'
+  printf 'Temperature static thresholds from HAL:\n'
+  printf '\tTemperatureThreshold{mType=3, mName=VIRTUAL-SKIN, '
+  printf 'mHotThrottlingThresholds=[NaN, 39.0, 43.0, 45.0, 46.5, 52.0, 55.0], '
+  printf 'mColdThrottlingThresholds=[NaN, NaN, NaN, NaN, NaN, NaN, NaN]}\n'
+}
+
+if [ $# -eq 0 ]; then
+  for s in battery power thermalservice; do
+    printf -- '-------------------------------------------------------------------------------\n'
+    printf 'DUMP OF SERVICE %s:\n' "$s"; "$s"
+  done
+  exit 0
+fi
+case $1 in
+  battery|power|thermalservice) "$1" ;;
+  *) printf "Can't find service: %s\n" "$1" >&2 ;;
+esac
+exit 0
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,10 @@ What it sets up (as root): a veth pair into a fresh netns; host and client ed255
 ``sshd_config`` of its own (``UsePAM no``, key auth only, ``ChrootDirectory`` = the rootfs,
 ``internal-sftp``); and a private mount + PID namespace in which the rootfs is bound read-only with
 a tmpfs /tmp, /proc, /dev and a small tmpfs /sys that holds only ``class/thermal`` (from
-``<workdir>/thermal``, so tests set temperatures) and the CPU lists onnxruntime reads; the host's
-/sys is never mounted. Killing the endpoint kills every session with it (PID namespace).
+``<workdir>/thermal``, so tests set temperatures), the CPU lists onnxruntime reads and each core's
+cpufreq files (one cluster at a Pi 4's 1.8 GHz, governor ondemand); the host's /sys is never mounted.
+The Pi has as many cores as this host by default (``cpus``), so every mask taskset is given really
+applies. Killing the endpoint kills every session with it (PID namespace).
 
 Without root it falls back to sshd on loopback as the current user, no chroot.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SSHD = "/usr/sbin/sshd"
+PI4_KHZ = 1_800_000  # a Raspberry Pi 4's Cortex-A72s (Rev 1.4 boards)
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -41,14 +44,14 @@ class EndpointError(RuntimeError):
 
 class SshEndpoint:
     def __init__(self, workdir: str | os.PathLike[str], rootfs: str | os.PathLike[str] | None = None,
-                 netns: bool | None = None, cpus: int = 4):
+                 netns: bool | None = None, cpus: int | None = None):
         self.workdir = Path(workdir).resolve()
         self.rootfs = Path(rootfs).resolve() if rootfs else None
         self.is_root = os.geteuid() == 0
         self.netns = self.is_root if netns is None else netns
         if (self.netns or self.rootfs) and not self.is_root:
             raise EndpointError("a network namespace or a chroot needs root")
-        self.cpus = cpus
+        self.cpus = cpus or os.cpu_count() or 1
         self.user = "root" if self.is_root else os.environ.get("USER") or _whoami()
         self.ns = ""
         self.host, self.port = "127.0.0.1", 0
@@ -148,13 +151,25 @@ class SshEndpoint:
             f"mount -t tmpfs -o mode=700 edgebench-home {fs}/root",  # a writable home, as on a board
             f"mount -t proc proc {fs}/proc",
             f"mount --rbind /dev {fs}/dev",
-            f"mount -t tmpfs -o size=1m edgebench-sys {sysdir}",
+            f"mount -t tmpfs -o size=8m edgebench-sys {sysdir}",  # a page per file: room for 128 cores
             f"mkdir -p {sysdir}/class/thermal {sysdir}/devices/system/cpu",
             *(f"echo {cpus} > {sysdir}/devices/system/cpu/{name}" for name in ("possible", "present", "online")),
+            *self._cpufreq_lines(sysdir / "devices/system/cpu"),
             f"mount --bind {self.thermal} {sysdir}/class/thermal",
             f"mount --rbind {sysdir} {fs}/sys",
             f"exec {SSHD} -D -e -f {config}",
         ])
+
+    def _cpufreq_lines(self, folder: Path, khz: int = PI4_KHZ, governor: str = "ondemand") -> list[str]:
+        """Shell lines writing cpuN/cpufreq as a Pi 4's kernel shows it: one cluster, one speed."""
+        related = " ".join(str(cpu) for cpu in range(self.cpus))
+        values = {"cpuinfo_max_freq": khz, "cpuinfo_min_freq": 600_000, "scaling_max_freq": khz,
+                  "scaling_cur_freq": khz, "scaling_governor": governor, "related_cpus": related}
+        lines = []
+        for cpu in range(self.cpus):
+            lines.append(f"mkdir -p {folder}/cpu{cpu}/cpufreq")
+            lines += [f"echo {value} > {folder}/cpu{cpu}/cpufreq/{name}" for name, value in values.items()]
+        return lines
 
     def start(self) -> "SshEndpoint":
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -248,7 +248,8 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
             signature = None  # an old tool runs the default signature, which is the one wanted
         model = f"{workdir.rstrip('/')}/{job.artifact.path.name}"
         transport.push(job.artifact.path, model)
-        argv = benchmark_argv(remote_binary, model, job, settings, profile.affinity, flags, signature)
+        affinity = job.affinity if job.affinity is not None else profile.affinity
+        argv = benchmark_argv(remote_binary, model, job, settings, affinity, flags, signature)
         thermal = {"before": _temperatures(transport, profile)}
         proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         thermal["after"] = _temperatures(transport, profile)
@@ -267,7 +268,7 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         result["delegate"] = delegate
         result["runtime"].update({k: v for k, v in delegation.items() if v is not None})
         result["notes"] = notes
-        result["env"] = {"command": argv, "affinity": profile.affinity, "exit_status": proc.returncode,
+        result["env"] = {"command": argv, "affinity": affinity, "exit_status": proc.returncode,
                          "binary": binary, "tool_flags": sorted(flags & {
                              "output_filepath", "input_layer_value_files", "signature_to_run_for",
                              "require_full_delegation", "use_xnnpack", "use_nnapi", "use_gpu"})}
@@ -277,7 +278,7 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
 
             try:
                 outputs, extra = quality_on_device(job, transport, workdir, remote_binary, model, flags, delegate,
-                                                   profile.affinity, float(settings.get("timeout", 900.0)))
+                                                   affinity, float(settings.get("timeout", 900.0)))
             except EdgebenchError as exc:  # the timing stands; the host scores the artifact and says why
                 outputs, extra = None, {"reason": str(exc)}
             if outputs is not None:
