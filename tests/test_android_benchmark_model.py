@@ -190,3 +190,29 @@ def test_arm64_phone_measures_and_scores_through_the_double(workdir, tmp_path, m
     gpu = rows[("pixel-test", "gpu")]
     assert gpu["quality_on"] == "device" and 1 <= gpu["runtime"]["cpu_agreement"]["max_abs_diff"] <= 2
     assert gpu["psnr"] != phone_row["psnr"]
+
+
+def test_a_gpu_run_measures_its_cpu_baseline_and_the_board_sets_them_side_by_side(phone, edgebench_store, tmp_path,
+                                                                                   monkeypatch):
+    from edgebench.harness import Harness, Settings, plan
+    from edgebench.leaderboard import board_rows, load_results, load_runs
+    from edgebench.plugins import backends
+
+    _binary(tmp_path, monkeypatch)
+    jobs = plan([SPEC], [backends.get("tflite")], ["int8"], ["gpu"], phone)
+    assert [(j.delegate, j.baseline_for) for j in jobs] == [("gpu", None), ("xnnpack", "gpu")]
+    harness = Harness(edgebench_store, phone, Settings.quick(runs=8, quality=False))
+    harness.run(jobs)
+    assert harness.failures == []
+    stored = {r["delegate"]: r for r in edgebench_store.results()}
+    assert set(stored) == {"gpu", "xnnpack"} and stored["xnnpack"]["extra"]["cpu_baseline_for"] == "gpu"
+    rows = {r["delegate"]: r for r in board_rows(load_results(edgebench_store.db), load_runs(edgebench_store.db),
+                                                 include_quick=True)}
+    gpu, cpu = rows["gpu"], rows["xnnpack"]
+    assert gpu["vs_cpu"] == pytest.approx(cpu["median_ms"] / gpu["median_ms"]) and cpu["vs_cpu"] is None
+    slower = gpu["ci_low_ms"] > cpu["ci_high_ms"]
+    assert ("slower-than-cpu" in gpu["warnings"]) == slower
+    # the phone's conditions were read through its own shell: battery, screen and clusters
+    conditions = stored["gpu"]["conditions"]
+    assert conditions["before"]["android"]["battery_level"] == 80 and conditions["after"]["android"]["screen"] == "on"
+    assert conditions["source"] == "snapshots" and conditions["before"]["clusters"]
