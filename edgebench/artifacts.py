@@ -37,12 +37,14 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from .api import Artifact, Backend, ModelSpec
-from .errors import ArtifactError, ExportError
+from .errors import ArtifactError, ExportError, debug_enabled
 
 CALIBRATION_REVISION = 1  # bump when calibration_inputs() changes
 CHUNK = 1 << 20
@@ -264,9 +266,12 @@ def _run_exporter(backend: Backend, module: Any, spec: ModelSpec, precision: str
     except (ExportError, ArtifactError):
         raise
     except Exception as exc:  # an exporter bug still becomes one line naming the model
+        if debug_enabled():  # `edgebench --debug` / EDGEBENCH_DEBUG=1: the bug's traceback, where it happened
+            traceback.print_exception(exc, file=sys.stderr)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        # `from exc`: the chain keeps the traceback for in-process callers (tests, plugin commands)
         raise ExportError(f"cannot export {spec.name!r} for {backend.name} {precision}: "
-                          f"{type(exc).__name__}: {first}") from None
+                          f"{type(exc).__name__}: {first}") from exc
 
 
 def _meta_path(entry: Path) -> Path:

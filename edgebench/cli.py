@@ -6,7 +6,9 @@ Heavy modules (torch, runtimes, numpy, rich) are imported inside the commands th
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,11 +16,16 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EdgebenchError
+from .errors import EdgebenchError, debug_enabled
 
 
 class EdgebenchGroup(click.Group):
-    """Turns every EdgebenchError into one ``Error: ...`` line and its exit code."""
+    """Turns every EdgebenchError into one ``Error: ...`` line and its exit code.
+
+    Any other exception is a bug (often in a plugin): one ``Error:`` line naming its type and the
+    plugin its traceback passes through, exit code 1; under ``--debug`` / ``EDGEBENCH_DEBUG=1`` the
+    exception propagates with its full traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -27,16 +34,47 @@ class EdgebenchGroup(click.Group):
             err = click.ClickException(str(exc))
             err.exit_code = exc.exit_code
             raise err from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors, --help, ctrl-c (Abort and Exit are RuntimeErrors)
+        except Exception as exc:
+            if debug_enabled() or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+                raise  # the traceback the user asked for; a closed pipe is click's to handle
+            raise click.ClickException(_unexpected_line(exc)) from None
+
+
+def _unexpected_line(exc: BaseException) -> str:
+    """``RuntimeError: boom (in plugin 'x'; rerun with edgebench --debug for the traceback)``."""
+    from .plugins import plugin_in_traceback
+
+    text = str(exc).strip().splitlines()
+    where = plugin_in_traceback(exc)
+    hint = (f"in plugin {where!r}; " if where else "") + "rerun with edgebench --debug for the traceback"
+    return f"{type(exc).__name__}{': ' + text[0] if text else ''} ({hint})"
 
 
 @click.group(cls=EdgebenchGroup)
 @click.version_option(__version__, prog_name="edgebench")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="EDGEBENCH_DB",
-              help="Results database (default: edgebench.db in the user data dir; env EDGEBENCH_DB).")
+              help="Results database (default: results.db in the user data dir, e.g. "
+                   "~/.local/share/edgebench/results.db; env EDGEBENCH_DB).")
+@click.option("--debug", is_flag=True,
+              help="Show the full traceback of unexpected errors, plugins' included (env EDGEBENCH_DEBUG=1).")
 @click.pass_context
-def cli(ctx: click.Context, db: Path | None) -> None:
+def cli(ctx: click.Context, db: Path | None, debug: bool) -> None:
     """Benchmark int8 super-resolution models on edge devices and rank them MAI-style."""
     ctx.obj = {"db": db}
+    if debug:
+        # through the environment: library code (artifact export) and child processes check it too
+        previous = os.environ.get("EDGEBENCH_DEBUG")
+        os.environ["EDGEBENCH_DEBUG"] = "1"
+
+        def restore() -> None:  # in-process callers (CliRunner) get their environment back
+            if previous is None:
+                os.environ.pop("EDGEBENCH_DEBUG", None)
+            else:
+                os.environ["EDGEBENCH_DEBUG"] = previous
+
+        ctx.call_on_close(restore)
 
 
 def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
@@ -46,13 +84,21 @@ def _store(ctx: click.Context):  # type: ignore[no-untyped-def]
 
 
 def _warn_plugin_problems() -> None:
-    from .plugins import failures, hook_errors
+    """One warning line per plugin that failed to load or raised in a hook; tracebacks under --debug."""
+    from .plugins import failures, hook_errors, hook_tracebacks, plugin_info
 
+    debug = debug_enabled()
     for name, error in failures.items():
         click.secho(f"Warning: plugin {name!r} failed to load and was skipped: {error}", fg="yellow", err=True)
+        info = plugin_info.get(name)
+        if debug and info is not None and info.traceback:
+            click.echo(info.traceback.rstrip(), err=True)
     for line in dict.fromkeys(hook_errors):
         click.secho(f"Warning: {line}", fg="yellow", err=True)
+        if debug and line in hook_tracebacks:
+            click.echo(hook_tracebacks[line].rstrip(), err=True)
     hook_errors.clear()
+    hook_tracebacks.clear()
     failures.clear()
 
 
@@ -143,16 +189,21 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
                        else [m for m in model_registry.all().values() if m.default])
     if not selected_models:
         raise EdgebenchError("no models selected and no default models registered (see `edgebench models`)")
-    for backend in selected_backends:
-        reason = backend.unavailable_reason()
-        if reason:
-            raise EdgebenchError(f"backend {backend.name!r} cannot run here: {reason}")
+    missing = {b.name: reason for b in selected_backends if (reason := b.unavailable_reason())}
+    if missing and len(missing) == len(selected_backends):  # nothing could run: one line, the first cause
+        name, reason = next(iter(missing.items()))
+        raise EdgebenchError(f"backend {name!r} cannot run here: {reason}")
+    for name, reason in missing.items():  # the other backends still measure
+        click.secho(f"Skipped: backend {name!r} cannot run here: {reason}", fg="yellow", err=True)
+    selected_backends = [b for b in selected_backends if b.name not in missing]
     _warn_plugin_problems()
     thread_list = parse_threads(threads_spec) if threads_spec else []
     masks = [m.strip() for spec in affinities for m in spec.split(",") if m.strip()]
     grid = sweep(masks or [None], thread_list or [None])  # type: ignore[list-item]
     jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile,
                 settings=grid, cpu_baseline=not no_cpu_baseline)
+    for skip in jobs.skipped:  # what a backend or the device cannot do: one line each, the rest runs
+        click.secho(f"Skipped: {skip.reason}: {skip.jobs} job(s)", fg="yellow", err=True)
     common = dict(warmup=warmup, runs=runs, min_time=min_time, cooldown=cooldown, cool_to=cool_to,
                   cool_timeout=cool_timeout, threads=thread_list[0] if len(thread_list) == 1 else None,
                   dataset=dataset, quality=not no_quality, timeout=timeout,
@@ -171,41 +222,63 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
 
     console = _console(stderr=True)
     store = _store(ctx)
-    harness = None
+    harness = Harness(store, profile, settings)
     try:
+        # a bad --dataset is one Error line now: no run stored, no progress bar
+        harness.load_datasets(jobs)
+        for line in harness.dataset_warnings:
+            click.secho(f"Warning: skipped unreadable image {line}", fg="yellow", err=True)
         with ProgressReporter(console, len(jobs), profile.name) as reporter:
-            harness = Harness(store, profile, settings, reporter=reporter)
+            harness.reporter = reporter
             harness.run(jobs, argv=sys.argv)
     except KeyboardInterrupt:
-        kept = store.count_run(harness.run_id) if harness and harness.run_id else 0
+        kept = store.count_run(harness.run_id) if harness.run_id else 0
         click.secho(f"Interrupted: {kept} finished result(s) kept in {store.path}", fg="yellow", err=True)
         sys.exit(130)
-    _print_run(store, harness.run_id, harness.failures)
+    _print_run(store, harness.run_id, harness.failed)
 
 
 def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
-    """A rich console; when output is piped, wide enough that tables are never truncated."""
+    """A rich console; when output is piped, wide enough for every column unless COLUMNS says otherwise."""
     from rich.console import Console
 
     console = Console(stderr=stderr)
-    if not console.is_terminal:
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():  # rich reads COLUMNS itself
         console = Console(stderr=stderr, width=max(console.width, 200))
     return console
 
 
-def _print_run(store, run_id: int, failures: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _print_run(store, run_id: int, failures: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+    """The run's table, then one ``Skipped`` line per cause of failure (``failures``: (job label, why))."""
     from .leaderboard import board_rows, render_rich
 
     # this run's own rows, --quick ones included (unranked): the user asked for them
     rows = board_rows(store.results("run_id = ?", [run_id]), include_quick=True)
     console = _console()
     if rows:
-        render_rich(rows, console)
-    for line in failures:
-        click.secho(f"Skipped: {line}", fg="yellow", err=True)
+        render_rich(rows, console, title=f"run {run_id}: results")
+    for line in _failure_lines(failures):
+        click.secho(line, fg="yellow", err=True)
     click.echo(f"Run {run_id}: {len(rows)} result(s) stored in {store.path}", err=True)
-    if failures and not rows:
+    if not rows:  # nothing stored: the run failed (and is stored as 'failed')
         sys.exit(1)
+
+
+def _failure_lines(failures: list[tuple[str, str]], listed: int = 4) -> list[str]:
+    """One line per cause: 'Skipped: <job>: <why>' for one job; 'Skipped (N jobs): <cause>' for a cause
+    N jobs share (the message without the job's own label), naming the jobs when there are few."""
+    by_cause: dict[str, list[tuple[str, str]]] = {}
+    for label, message in failures:
+        cause = message.replace(label, "").strip(" :") or message
+        by_cause.setdefault(cause, []).append((label, message))
+    lines = []
+    for cause, jobs in by_cause.items():
+        if len(jobs) == 1:
+            lines.append(f"Skipped: {jobs[0][0]}: {jobs[0][1]}")
+        else:
+            names = f" [{'; '.join(label for label, _ in jobs)}]" if len(jobs) <= listed else ""
+            lines.append(f"Skipped ({len(jobs)} jobs): {cause}{names}")
+    return lines
 
 
 @cli.command()
@@ -215,11 +288,11 @@ def plugins(show_all: bool, hooks: tuple[str, ...]) -> None:
     """List installed plugins, their versions, hooks, what they registered and any load error."""
     from .plugins import backends as b, datasets as d, models as m, plugin_rows, transports as t
 
-    rows = plugin_rows()
     registered: dict[str, dict[str, list[str]]] = {}
     for kind, registry in (("backends", b), ("models", m), ("transports", t), ("datasets", d)):
         for name, obj in registry.all().items():
             registered.setdefault(obj.plugin, {}).setdefault(kind, []).append(name)
+    rows = plugin_rows()  # after the registries: a hook that raised while filling them is each row's "error"
     out = []
     for row in rows:
         if not show_all and row["name"].startswith("builtin_"):
@@ -253,6 +326,7 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, serial:
     if overrides and not names:
         raise click.UsageError("--serial / --device-option apply to the devices you name: devices --check NAME ...")
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="devices", title_justify="left")
     for col in ("Name", "Transport", "Description", "Delegates", "Source", *(["Reachable"] if check else [])):
@@ -270,7 +344,7 @@ def devices(check: bool, devices_dir: tuple[Path, ...], show_path: bool, serial:
                  "built-in" if source == builtin else str(profile.source or "")]
         if check:
             cells.append(_reachable(profile))
-        table.add_row(*cells)
+        table.add_row(*(Text(str(cell)) for cell in cells))  # profile text is literal, never rich markup
     _console().print(table)
 
 
@@ -282,19 +356,47 @@ def _reachable(profile) -> str:  # type: ignore[no-untyped-def]
     return "yes" if ok else f"no: {message}"
 
 
-@cli.command()
-def models() -> None:
-    """List registered models."""
-    from rich.table import Table
+def _si(count: int | None) -> str:
+    """41780 -> 41.8k, 9_756_288_000 -> 9.76G: three significant digits (more only past 999T)."""
+    if count is None:
+        return "–"
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if count >= size:
+            value = count / size
+            return f"{value:.3g}{unit}" if value < 1000 else f"{value:,.0f}{unit}"
+    return str(count)
 
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (one object per model) instead of a table.")
+def models(as_json: bool) -> None:
+    """List registered models: parameters, MACs at the MAI input (360x640), scale and weights.
+
+    Weights: shipped (in the plugin's package), trained here (a file outside any package, e.g.
+    `edgebench train`'s), untrained (no file, though the model has parameters), none needed
+    (no parameters, e.g. bicubic), missing (the file named does not exist).
+    """
+    from .modelinfo import model_rows
     from .plugins import models as registry
 
+    specs = [spec for _, spec in sorted(registry.all().items())]
+    rows = model_rows(specs, on_measure=lambda n: click.echo(
+        f"Counting parameters and MACs of {n} model(s) (cached for the next listing)...", err=True))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        _warn_plugin_problems()
+        return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="models", title_justify="left")
-    for col in ("Name", "Scale", "Default", "Weights", "Plugin", "Description"):
-        table.add_column(col)
-    for name, spec in sorted(registry.all().items()):
-        weights = "none" if spec.weights is None else ("yes" if Path(spec.weights).is_file() else "missing")
-        table.add_row(name, f"x{spec.scale}", "yes" if spec.default else "", weights, spec.plugin, spec.description)
+    for col in ("Name", "Scale", "Params", "MACs @360x640", "Weights", "Default", "Plugin", "Description"):
+        table.add_column(col, justify="right" if col in ("Params", "MACs @360x640") else "left")
+    for row in rows:
+        # Text, never a markup string: names and descriptions come from plugins ("[untrained: ...]")
+        about = Text(f"error: {row['error']}", style="red") if row["error"] else Text(row["description"])
+        table.add_row(Text(row["name"]), f"x{row['scale']}", _si(row["params"]), _si(row["macs"]),
+                      Text(row["weights"]), "yes" if row["default"] else "", Text(row["plugin"]), about)
     _console().print(table)
     _warn_plugin_problems()
 
@@ -303,6 +405,7 @@ def models() -> None:
 def backends() -> None:
     """List registered backends, their runtime versions and delegates."""
     from rich.table import Table
+    from rich.text import Text
 
     from .plugins import backends as registry
 
@@ -312,8 +415,10 @@ def backends() -> None:
     for name, backend in sorted(registry.all().items()):
         reason = backend.unavailable_reason()
         version = "–" if reason else backend.version()
-        table.add_row(name, version, ", ".join(backend.delegates), ", ".join(backend.precisions), backend.plugin,
-                      reason or "ok")
+        # Text: a plugin's strings are literal ("pip install 'edgebench[litert]'" is no markup tag)
+        cells = [name, version, ", ".join(backend.delegates), ", ".join(backend.precisions), backend.plugin,
+                 reason or "ok"]
+        table.add_row(*(Text(str(cell)) for cell in cells))
     _console().print(table)
     _warn_plugin_problems()
 

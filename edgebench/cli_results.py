@@ -64,6 +64,18 @@ def _with_filters(f):  # type: ignore[no-untyped-def]
     return f
 
 
+def _parse_columns(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """--columns NAMES -> column keys; an unknown name is a usage error that lists the valid ones."""
+    from .leaderboard import parse_columns
+
+    if value is None:
+        return None
+    try:
+        return parse_columns(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @cli.command()
 @click.option("-f", "--format", "fmt", type=click.Choice(["rich", "markdown", "csv", "json", "html"]), default="rich",
               show_default=True)
@@ -74,11 +86,15 @@ def _with_filters(f):  # type: ignore[no-untyped-def]
               help="Only the best N configurations per device (0 = all). Default: 30 in the terminal table, "
                    "all in files and other formats.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--wide", is_flag=True,
+              help="Terminal table: every column, however wide the terminal (default: the columns that fit).")
+@click.option("--columns", "columns", metavar="NAMES", callback=_parse_columns,
+              help="Terminal table: these columns in this order, comma-separated, e.g. rank,model,psnr,median,score.")
 @_with_ranking
 @click.pass_context
 def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: tuple[str, ...],
-                backends: tuple[str, ...], latest: bool, top: int | None, output: Path | None,
-                **ranking: Any) -> None:
+                backends: tuple[str, ...], latest: bool, top: int | None, output: Path | None, wide: bool,
+                columns: list[str] | None, **ranking: Any) -> None:
     """Rank stored results: one row per device, model, backend, delegate, precision and setting.
 
     Rows rank only against rows of the same device, input size and scale (a section); --quick
@@ -92,7 +108,7 @@ def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: 
         if not rows:
             click.echo("No results stored yet: run `edgebench run` first.")
             return
-        render_rich(rows, _console(), top=30 if top is None else top)
+        render_rich(rows, _console(), top=30 if top is None else top, columns=columns, wide=wide)
         return
     rows, _ = top_rows(rows, top)
     if fmt == "html":

@@ -307,14 +307,16 @@ def render_json(rows: list[Row], a: Side, b: Side, threshold: float, alpha: floa
 
 def render_rich(rows: list[Row], a: Side, b: Side, threshold: float, alpha: float, console: Any) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"A = {a.label}, B = {b.label}", title_justify="left")
+    # Text, never markup: labels, model and backend names come from stored results and plugins
+    table = Table(title=Text(f"A = {a.label}, B = {b.label}"), title_justify="left")
     for h in HEADERS:
         table.add_column(h, justify="left" if h in ("Device", "Model", "Backend", "Prec.", "Status") else "right",
                          no_wrap=True)
     for r in rows:
         style = {"regression": "bold red", "quality regression": "bold red", "improved": "green"}.get(r.status)
-        table.add_row(*cells(r), style=style)
+        table.add_row(*(Text(cell) for cell in cells(r)), style=style)
     console.print(table)
     console.print(f"regression: B/A > {1 + threshold:g} with p < {alpha:g} (two-sided Mann-Whitney U on raw "
                   "timings) and a 95% bootstrap interval of B/A above 1.", style="dim", highlight=False)

@@ -2,10 +2,19 @@
 
 Every failure a user can cause or meet (a bad name, a corrupt model, an unreachable device, a
 timeout) is an :class:`EdgebenchError`; the CLI prints ``Error: <message>`` and exits non-zero.
-Anything else is a bug and keeps its traceback.
+Anything else is a bug: the CLI prints it as one line too (naming the plugin its traceback passes
+through) unless :func:`debug_enabled`, when the full traceback is printed.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+
+
+def debug_enabled() -> bool:
+    """True under ``edgebench --debug`` or ``EDGEBENCH_DEBUG=1``: unexpected errors keep their traceback."""
+    return os.environ.get("EDGEBENCH_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 class EdgebenchError(Exception):
@@ -22,7 +31,11 @@ class UnknownName(EdgebenchError):
     def __init__(self, kind: str, name: str, choices: list[str] | tuple[str, ...]):
         self.kind, self.name, self.choices = kind, name, sorted(choices)
         listed = ", ".join(self.choices) or "none registered"
-        super().__init__(f"unknown {kind} {name!r}; choose from: {listed}")
+        # a plugin that failed to load is the likeliest reason a name the user expects is missing;
+        # only consulted when plugins were loaded (sys.modules: errors must not import the plugin manager)
+        plugins = sys.modules.get("edgebench.plugins")
+        note = plugins.failed_providers_note(kind) if plugins is not None else ""
+        super().__init__(f"unknown {kind} {name!r}; choose from: {listed}{note}")
 
 
 class PluginError(EdgebenchError):

@@ -48,14 +48,14 @@ class Settings:
     quality: bool = True
     timeout: float = 900.0
     require_full_delegation: bool = False  # partial delegation fails instead of being stored and marked
-    quick: bool = False  # a smoke test: stored, never ranked
+    smoke_test: bool = False  # --quick: stored, never ranked (not `quick`: that name is the preset below)
     cpu_baseline: bool = True  # a delegate job also measures the CPU path of the same artifact
     conditions: bool = True  # load, frequencies, battery... before and after each result
 
     @classmethod
     def quick(cls, **overrides: Any) -> "Settings":
         """A tiny configuration for tests and smoke runs."""
-        base = dict(height=48, width=64, warmup=1, runs=6, quality_images=2, quick=True)
+        base = dict(height=48, width=64, warmup=1, runs=6, quality_images=2, smoke_test=True)
         base.update(overrides)
         return cls(**base)
 
@@ -99,6 +99,23 @@ class SilentReporter:
         pass
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A combination the plan leaves out: why, and how many jobs (models × settings × ...) it stood for."""
+
+    reason: str
+    jobs: int
+
+
+class Plan(list[Job]):  # callers iterate, count and slice it as before
+    """The jobs to measure, plus ``skipped``: what cannot run (a precision or delegate a backend or the
+    device lacks), one :class:`Skip` per reason."""
+
+    def __init__(self, jobs: Iterable[Job] = (), skipped: Iterable[Skip] = ()):
+        super().__init__(jobs)
+        self.skipped: list[Skip] = list(skipped)
+
+
 def plan(
     models: Iterable[ModelSpec],
     backends: Iterable[Backend],
@@ -107,31 +124,52 @@ def plan(
     profile: DeviceProfile,
     settings: Iterable[tuple[str | None, int | None]] | None = None,
     cpu_baseline: bool = True,
-) -> list[Job]:
+) -> Plan:
     """Every (model, backend, precision, delegate) × setting to measure, checked against what each supports.
 
     ``settings`` are (affinity spec, threads) pairs (None: the profile's). With ``cpu_baseline``, a job
     on an accelerator delegate is followed by the same artifact on the CPU delegate, unless the plan
     measures that already: a delegate is only worth it when it beats the CPU.
+
+    A combination a backend or the device cannot run (an fp32-only backend asked for int8, a delegate
+    one backend of several lacks) is left out and counted in ``Plan.skipped``; when nothing at all can
+    run, BackendUnavailable says why in one line.
     """
     jobs: list[Job] = []
-    grid = list(settings or [(None, None)])
+    skipped: dict[str, int] = {}
+    models, grid = list(models), list(settings or [(None, None)])
     precisions, wanted = list(precisions), list(delegates) if delegates else None
+
+    def skip(reason: str, count: int) -> None:
+        skipped[reason] = skipped.get(reason, 0) + count
+
     for backend in backends:
-        for delegate in wanted or [_default_delegate(backend, profile)]:
+        try:
+            backend_delegates = wanted or [_default_delegate(backend, profile)]
+        except BackendUnavailable as exc:
+            skip(str(exc), len(models) * len(precisions) * len(grid))
+            continue
+        for delegate in backend_delegates:
             if delegate not in backend.delegates:
-                raise BackendUnavailable(
-                    f"backend {backend.name!r} has no delegate {delegate!r}; it offers: {', '.join(backend.delegates)}")
+                skip(f"backend {backend.name!r} has no delegate {delegate!r}; it offers: {', '.join(backend.delegates)}",
+                     len(models) * len(precisions) * len(grid))
+                continue
             if delegate not in profile.delegates:
-                raise BackendUnavailable(
-                    f"delegate {delegate!r} is not available on device {profile.name!r} "
-                    f"(its profile lists: {', '.join(profile.delegates)})")
+                skip(f"delegate {delegate!r} is not available on device {profile.name!r} "
+                     f"(its profile lists: {', '.join(profile.delegates)})", len(models) * len(precisions) * len(grid))
+                continue
+            for precision in precisions:
+                if precision not in backend.precisions:
+                    skip(f"backend {backend.name!r} has no {precision}", len(models) * len(grid))
             for model in models:
                 for precision in precisions:
-                    if precision not in backend.precisions:
-                        raise BackendUnavailable(f"backend {backend.name!r} has no precision {precision!r}")
-                    jobs += [Job(model, backend, precision, delegate, threads, affinity) for affinity, threads in grid]
-    return _with_cpu_baselines(jobs, profile) if cpu_baseline else jobs
+                    if precision in backend.precisions:
+                        jobs += [Job(model, backend, precision, delegate, threads, affinity)
+                                 for affinity, threads in grid]
+    if not jobs and skipped:
+        raise BackendUnavailable("; ".join(skipped))
+    return Plan(_with_cpu_baselines(jobs, profile) if cpu_baseline else jobs,
+                [Skip(reason, count) for reason, count in skipped.items()])
 
 
 CPU_DELEGATES = ("xnnpack", "cpu")  # in order of preference: XNNPACK is the CPU path phones ship
@@ -218,13 +256,43 @@ class Harness:
         self.cache = cache or ArtifactCache()
         self.reporter = reporter or SilentReporter()
         self.transport = transport or profile.transport_obj()
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # "<job label>: <why>", one per job that could not run
+        self.failed: list[tuple[str, str]] = []  # the same as (job label, why): the CLI groups them by cause
+        self.dataset_warnings: list[str] = []  # "x.png (cannot identify image file)": images left out
         self.run_id: int | None = None
         self._quality: dict[int, tuple[str, list[np.ndarray], Path]] = {}
         self._low_res: dict[int, list[np.ndarray]] = {}
         self._baseline: dict[int, float] = {}
         self._masks: dict[str, str] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None  # made when first needed, removed by run()
+
+    @property
+    def tmpdir(self) -> Path:
+        """This harness's scratch folder on the host (quality inputs, job files, pulled outputs)."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="edgebench-")
+        return Path(self._tmp.name)
+
+    def _cleanup(self) -> None:
+        """Remove the scratch folder (and forget the quality inputs written there)."""
+        tmp, self._tmp = self._tmp, None
+        self._quality.clear()
+        self._low_res.clear()
+        if tmp is not None:
+            tmp.cleanup()
+
+    def load_datasets(self, jobs: list[Job]) -> None:
+        """Load the quality images the jobs need, before anything is stored or measured: a bad
+        ``--dataset`` raises here (unreadable images are left out and listed in ``dataset_warnings``);
+        :meth:`run` then reuses them."""
+        if not self.settings.quality:
+            return
+        try:
+            for scale in sorted({job.model.scale for job in jobs}):
+                self._quality_set(scale)
+        except BaseException:
+            self._cleanup()
+            raise
 
     @property
     def threads(self) -> int:
@@ -259,9 +327,9 @@ class Harness:
             argv=argv or [], host_info=_host_info())
         status = "failed"
         try:
-            if self.settings.quality:  # a bad dataset fails the run once, before anything is measured
-                for scale in sorted({job.model.scale for job in jobs}):
-                    self._quality_set(scale)
+            # a bad dataset fails the run once, before anything is measured (the CLI checks it before
+            # the run is even stored: load_datasets)
+            self.load_datasets(jobs)
             session.open()
             cores = self._resolve_affinities(jobs)  # a mask naming absent cores fails here, with one line
             self.store.update_run(self.run_id, device_info=_safe_info(self.transport) | cores)
@@ -271,15 +339,21 @@ class Harness:
                 except (ExportError, ArtifactError, BackendUnavailable) as exc:
                     # this model/backend cannot run: say so and carry on with the others
                     self.failures.append(f"{job.label}: {exc}")
+                    self.failed.append((job.label, str(exc)))
                     self.reporter.failed(job, str(exc))
-            status = "finished"
+            # a run that stored nothing did not finish anything
+            status = "finished" if self.store.count_run(self.run_id) else "failed"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
         finally:
-            self.store.finish_run(self.run_id, status)
-            session.close()
-            self._tmp.cleanup()
+            try:
+                self.store.finish_run(self.run_id, status)
+            finally:
+                try:
+                    session.close()
+                finally:
+                    self._cleanup()
         return self.run_id
 
     # -- one job ------------------------------------------------------------------------------
@@ -359,11 +433,13 @@ class Harness:
 
             from .quality import bicubic_upscale, score_images
 
-            label, pairs = dataset_pairs(self.settings.dataset, scale, self.settings.quality_images)
+            skipped: list[str] = []  # unreadable images: left out, said once (a folder serves every scale)
+            label, pairs = dataset_pairs(self.settings.dataset, scale, self.settings.quality_images, skipped=skipped)
+            self.dataset_warnings += [w for w in skipped if w not in self.dataset_warnings]
             # the floor every model must beat on these very images (the board flags rows below it)
             self._baseline[scale] = score_images([bicubic_upscale(lr, scale) for lr, _ in pairs],
                                                  [hr for _, hr in pairs], scale)["psnr"]
-            npz = Path(self._tmp.name) / f"inputs-x{scale}.npz"
+            npz = self.tmpdir / f"inputs-x{scale}.npz"
             np.savez(npz, **{f"img{i:04d}": lr for i, (lr, _) in enumerate(pairs)})
             self._quality[scale] = (label, [hr for _, hr in pairs], npz)
             self._low_res[scale] = [lr for lr, _ in pairs]
@@ -393,7 +469,7 @@ class Harness:
             _, _, npz = self._quality_set(job.model.scale)
             job_doc["quality"] = {"inputs": session.push(npz, npz.name).rsplit("/", 1)[-1],
                                   "outputs": f"outputs-{tag}.npz"}
-        local_job = Path(self._tmp.name) / f"job-{tag}.json"
+        local_job = self.tmpdir / f"job-{tag}.json"
         local_job.write_text(json.dumps(job_doc))
         session.push(local_job, local_job.name)
         argv = [session.profile.python, "runner.py", local_job.name]
@@ -406,7 +482,7 @@ class Harness:
         result = parse_runner_output(proc.stdout, session.profile.name)
         outputs = None
         if job_doc["quality"]:
-            local_out = Path(self._tmp.name) / job_doc["quality"]["outputs"]
+            local_out = self.tmpdir / job_doc["quality"]["outputs"]
             session.transport.pull(session.remote(job_doc["quality"]["outputs"]), local_out)
             with np.load(local_out) as data:
                 outputs = [data[k] for k in sorted(data.files)]
@@ -468,7 +544,7 @@ class Harness:
             "params": job.model.params, "artifact_size": artifact.size,
             "artifact_sha": artifact.meta.get("sha256"), "input_h": self.settings.height,
             "input_w": self.settings.width, "threads": self.threads_for(job),
-            "affinity": self.affinity_for(job), "quick": self.settings.quick, "conditions": conditions,
+            "affinity": self.affinity_for(job), "quick": self.settings.smoke_test, "conditions": conditions,
             "init_ms": result.get("init_ms"), "timings": result["timings_ms"],
             "warmup": result.get("warmup_ms", []), "mem_peak_bytes": peak,
             "mem_source": memory.get("source", after.get("source", "VmHWM")), "memory": memory,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
+import types
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Callable
@@ -41,6 +43,7 @@ class PluginInfo:
     version: str | None = None
     module: str | None = None
     error: str | None = None
+    traceback: str | None = None  # the load failure's, printed under --debug
 
 
 #: every plugin seen, loaded or not, by name
@@ -49,6 +52,18 @@ plugin_info: dict[str, PluginInfo] = {}
 failures: dict[str, str] = {}
 #: errors raised inside hooks, as one-line messages (plugin and hook named)
 hook_errors: list[str] = []
+#: plugin -> hook -> one-line error of its last call (kept: `plugins` and unknown-name errors show it)
+hook_failures: dict[str, dict[str, str]] = {}
+#: a hook_errors line -> the traceback behind it, printed under --debug
+hook_tracebacks: dict[str, str] = {}
+
+#: which hook provides the objects an UnknownName of each kind names
+HOOK_FOR_KIND = {
+    "model": "edgebench_register_models",
+    "backend": "edgebench_register_backends",
+    "transport": "edgebench_register_transports",
+    "dataset": "edgebench_register_datasets",
+}
 
 _loaded = False
 
@@ -93,6 +108,7 @@ def load_plugins() -> None:
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin is listed, never fatal
             info.error = failures[ep.name] = _one_line(exc)
+            info.traceback = traceback.format_exc()
     for missing in sorted((wanted or set()) - seen_wanted):
         print(f"edgebench: plugin {missing!r} in EDGEBENCH_LOAD_PLUGINS was not found", file=sys.stderr)
 
@@ -116,6 +132,7 @@ def register_plugin(plugin: object, name: str) -> None:
 def unregister_plugin(name: str) -> None:
     pm.unregister(name=name)
     plugin_info.pop(name, None)
+    hook_failures.pop(name, None)
     reset_registries()
 
 
@@ -133,12 +150,17 @@ def call_each(hook_name: str, **kwargs: Any) -> None:
         if factory is not None:
             call_kwargs["register"] = factory(impl.plugin_name)
         started = time.perf_counter()
+        hook_failures.get(impl.plugin_name, {}).pop(hook_name, None)  # a registry re-collected may now succeed
         try:
             impl.function(**{k: call_kwargs[k] for k in impl.argnames})
         except PluginError as exc:
             hook_errors.append(f"plugin {impl.plugin_name!r}: {exc}")
+            hook_failures.setdefault(impl.plugin_name, {})[hook_name] = str(exc).strip().splitlines()[0]
         except Exception as exc:
-            hook_errors.append(f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}")
+            line = f"plugin {impl.plugin_name!r} failed in {hook_name}: {_one_line(exc)}"
+            hook_errors.append(line)
+            hook_failures.setdefault(impl.plugin_name, {})[hook_name] = _one_line(exc)
+            hook_tracebacks[line] = traceback.format_exc()
         if os.environ.get("EDGEBENCH_TRACE_PLUGINS"):
             took = (time.perf_counter() - started) * 1000
             print(f"edgebench trace: {hook_name} [{impl.plugin_name}] {took:.2f} ms", file=sys.stderr)
@@ -223,7 +245,58 @@ def plugin_rows() -> list[dict[str, Any]]:
             row["dist"] = info.dist
         if info.version:
             row["version"] = info.version
-        if info.error:
-            row["error"] = info.error
+        # a load failure, else the hooks that raised: "<hook>: <one line>"
+        error = info.error or "; ".join(f"{hook}: {line}" for hook, line in sorted(hook_failures.get(name, {}).items()))
+        if error:
+            row["error"] = error
         rows.append(row)
     return rows
+
+
+def failed_providers_note(kind: str) -> str:
+    """What UnknownName appends for a model/backend/transport/dataset: the plugins that might have had it.
+
+    A plugin that failed to load, or whose hook for this kind raised, may be why the name is missing.
+    """
+    hook = HOOK_FOR_KIND.get(kind)
+    if hook is None:  # devices and delegates do not come from plugins
+        return ""
+    notes = [f"; plugin {name!r} failed to load ({info.error}) and may have provided it"
+             for name, info in sorted(plugin_info.items()) if info.error]
+    notes += [f"; plugin {name!r} failed in {hook} ({errors[hook]}) and may have provided it"
+              for name, errors in sorted(hook_failures.items()) if hook in errors]
+    return "".join(notes)
+
+
+def _plugin_packages() -> dict[str, str]:
+    """Registered plugin name -> the module prefix its code lives under."""
+    out = {}
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin)
+        module = plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
+        top = module.partition(".")[0]
+        # a third-party plugin's whole package is its code; edgebench's built-ins are one module each
+        out[name] = module if top == "edgebench" else top
+    return out
+
+
+def plugin_in_traceback(exc: BaseException) -> str | None:
+    """The plugin whose code raised ``exc``: the innermost traceback frame in a plugin's package.
+
+    Follows the exception's cause/context chain when its own traceback passes through no plugin.
+    """
+    packages = _plugin_packages()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = None
+        for frame, _ in traceback.walk_tb(current.__traceback__):
+            module = frame.f_globals.get("__name__", "")
+            for name, package in packages.items():
+                if module == package or module.startswith(package + "."):
+                    found = name
+        if found:
+            return found
+        current = current.__cause__ or current.__context__
+    return None

@@ -27,17 +27,19 @@ def _finite(value: Any) -> bool:
 
 
 def set_int8_drop(rows: list[dict[str, Any]]) -> None:
-    """``psnr_drop`` = fp32 PSNR − this row's, against the fp32 row scored on the same images."""
+    """Against the fp32 row scored on the same images: ``delta_int8_db`` = this row's PSNR − fp32's (what
+    every format shows as Δ int8: negative = dB lost) and ``psnr_drop`` = its opposite (dB lost, the guard's input)."""
     fp32: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         if row["precision"] == "fp32" and _finite(row.get("psnr")):
             key = (row["device"], row["model"], row["backend"], row["delegate"], *_images(row))
             fp32.setdefault(key, row)
     for row in rows:
-        row["psnr_drop"] = None
+        row["psnr_drop"] = row["delta_int8_db"] = None
         ref = fp32.get((row["device"], row["model"], row["backend"], row["delegate"], *_images(row)))
         if row["precision"] != "fp32" and ref and _finite(row.get("psnr")):
-            row["psnr_drop"] = ref["psnr"] - row["psnr"]
+            row["delta_int8_db"] = row["psnr"] - ref["psnr"]
+            row["psnr_drop"] = ref["psnr"] - row["psnr"]  # not -delta: equal PSNRs give 0.0, not -0.0
 
 
 def _bicubic_floor(rows: list[dict[str, Any]]) -> dict[tuple, float]:
@@ -96,7 +98,7 @@ def quality_flags(row: dict[str, Any], floor: float | None, cpu: dict[str, Any] 
 
 
 def apply(rows: list[dict[str, Any]], max_drop: float = MAX_INT8_DROP_DB) -> None:
-    """Set ``psnr_drop``, ``vs_cpu`` and the quality / slower-than-CPU flags of every row."""
+    """Set ``delta_int8_db`` / ``psnr_drop``, ``vs_cpu`` and the quality / slower-than-CPU flags of every row."""
     set_int8_drop(rows)
     floors = _bicubic_floor(rows)
     cpus = _cpu_rows(rows)

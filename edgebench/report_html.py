@@ -13,10 +13,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .leaderboard import FORMULA, _cell, fmt_ms, notes, row_problems
+from .plot import FRONT_COLOUR, point_label
 
 COLUMNS = [  # (key, header, numeric); device is the section, so it is not a column
     ("rank", "#", True), ("model", "Model", False), ("backend", "Backend", False), ("delegate", "Delegate", False),
-    ("precision", "Prec.", False), ("psnr", "PSNR dB", True), ("psnr_drop", "Δ int8 dB", True),
+    ("precision", "Prec.", False), ("psnr", "PSNR dB", True), ("delta_int8_db", "Δ int8 dB", True),
     ("ssim", "SSIM", True), ("median_ms", "Median ms", True), ("ci", "95% CI ms", True),
     ("mem_peak_mb", "Peak MB", True), ("params", "Params", True), ("artifact_kb", "Size KB", True),
     ("score", "Score", True), ("n_pooled", "n", True), ("flag", "Stability", False),
@@ -52,8 +53,8 @@ ul.warnings{font-size:13px;color:#7a4b00;margin:4px 0 0 0;padding-left:20px}
 .plot{margin:8px 0}
 svg text{font:12px system-ui,"DejaVu Sans",sans-serif;fill:#1d232b}
 svg .grid{stroke:#e6e9ec}svg .axis{stroke:#5b6570}
-svg .front{fill:none;stroke:#d62728;stroke-width:1.6;stroke-dasharray:5 3}
-svg .ring,svg .key-ring{fill:none;stroke:#d62728;stroke-width:2}
+svg .front{fill:none;stroke:#111;stroke-width:1.6;stroke-dasharray:5 3}
+svg .ring,svg .key-ring{fill:none;stroke:#111;stroke-width:2}
 svg .err{stroke-width:1.2;opacity:.7}
 .legend{font-size:12px;color:#5b6570}
 """
@@ -162,7 +163,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-FORMATS = {"rank": "{}", "psnr": "{:.2f}", "psnr_drop": "{:+.2f}", "ssim": "{:.4f}", "mem_peak_mb": "{:.1f}",
+FORMATS = {"rank": "{}", "psnr": "{:.2f}", "delta_int8_db": "{:+.2f}", "ssim": "{:.4f}", "mem_peak_mb": "{:.1f}",
            "params": "{:,}", "artifact_kb": "{:.0f}", "score": "{:.3g}", "n_pooled": "{}"}
 
 
@@ -192,8 +193,6 @@ def _td(r: dict[str, Any], key: str, numeric: bool) -> str:
         return f'<td class="text">{esc("–" if value is None else str(value))}</td>'
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return f'<td data-v="">{"–" if value is None else value}</td>'
-    if key == "psnr_drop":
-        value = -value  # shown as the change from fp32
     text = fmt_ms(value) if key == "median_ms" else FORMATS.get(key, "{}").format(value)
     title = ""
     if key == "n_pooled" and (r.get("n_results") or 0) > 1:
@@ -257,6 +256,9 @@ def pareto_svg(rows: list[dict[str, Any]], device: str) -> str:
     pad = max((y_hi - y_lo) * 0.12, 0.25)
     y_lo, y_hi = y_lo - pad, y_hi + pad
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    backends = list(dict.fromkeys(r["backend"] for r in pts))
+    # the legend sits right of the axes: widen the picture for long backend names rather than overlap the plot
+    width = LEFT + pw + max(RIGHT, 40 + round(7.2 * max(len(b) for b in [*backends, "Pareto front"])))
 
     def sx(v: float) -> float:
         return LEFT + (math.log10(v) - math.log10(x_lo)) / (math.log10(x_hi) - math.log10(x_lo)) * pw
@@ -264,7 +266,7 @@ def pareto_svg(rows: list[dict[str, Any]], device: str) -> str:
     def sy(v: float) -> float:
         return TOP + (y_hi - v) / (y_hi - y_lo) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{H}" viewBox="0 0 {width} {H}" '
            f'aria-label="PSNR against latency on {esc(device)}">']
     xt = _ticks_log(x_lo, x_hi) or [x_lo, x_hi]
     for v in xt:
@@ -282,8 +284,7 @@ def pareto_svg(rows: list[dict[str, Any]], device: str) -> str:
         path = [f"M{sx(front[0]['median_ms']):.1f},{sy(front[0]['psnr']):.1f}"]
         for prev, cur in zip(front, front[1:]):  # staircase: PSNR only improves by paying latency
             path.append(f"H{sx(cur['median_ms']):.1f}V{sy(cur['psnr']):.1f}")
-        out.append(f'<path class="front" d="{"".join(path)}"/>')
-    backends = list(dict.fromkeys(r["backend"] for r in pts))
+        out.append(f'<path class="front" stroke="{FRONT_COLOUR}" d="{"".join(path)}"/>')
     colour = {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(backends)}
     placed: list[tuple[float, float, float, float]] = [(sx(r["median_ms"]) - 6, sy(r["psnr"]) - 6,
                                                         sx(r["median_ms"]) + 6, sy(r["psnr"]) + 6) for r in pts]
@@ -301,7 +302,7 @@ def pareto_svg(rows: list[dict[str, Any]], device: str) -> str:
         if r.get("pareto"):
             out.append(f'<circle class="ring" cx="{x:.1f}" cy="{y:.1f}" r="8"/>')
         if r.get("pareto") or len(pts) <= 8:
-            text = str(r["model"]) + (f" {r['precision']}" if r["precision"] != "int8" else "")
+            text = point_label(r)  # model · backend precision: two backends may run one model
             tx, ty, anchor = _place(x, y, text, placed, pw)
             out.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}">{esc(text)}</text>')
     ly = TOP + 8

@@ -126,7 +126,11 @@ def check(summary: dict[str, Any], thermal: dict[str, dict[str, float]] | None =
             "few-runs", f"only {summary['n_runs']} timed runs: the median's interval is the full range",
             "use --runs 10 or more"))
     cooled = (thermal or {}).get("cooldown")
-    if cooled and not cooled.get("reached", True):
+    if cooled and cooled.get("reached", True) is None:
+        warnings.append(Warning_(
+            "thermal-unknown", "the device's temperature could not be read, so --cool-to could not wait for it",
+            "check /sys/class/thermal on the device (permissions, SELinux) or set thermal = false in the profile"))
+    elif cooled and not cooled.get("reached", True):
         peak = max((cooled.get("end") or {}).values(), default=None)
         waited = f"{cooled['waited_s']:.0f} s"
         below = f"below {cooled['threshold_c']:g} °C"
@@ -205,14 +209,24 @@ def pool(groups: Sequence[Sequence[float]]) -> dict[str, Any]:
     return out
 
 
+def fmt_sig(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits in plain notation: 572, 12.5, 0.734 (never ``572.`` or ``5.72e+02``)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    if decimals and abs(float(f"{value:.{decimals}f}")) >= 10 ** (digits - decimals):
+        decimals -= 1  # rounding carried into a new digit: 9.996 is 10.0, not 10.00
+    return f"{value:.{decimals}f}"
+
+
 def run_spread(pooled: dict[str, Any]) -> Warning_ | None:
     """Warn when the per-result medians of a pooled configuration disagree."""
     if pooled["n_pooled"] < 2 or pooled["run_cv"] < RUN_SPREAD_LIMIT:
         return None
-    meds = pooled["run_medians"]
+    meds = pooled["run_medians"]  # in result order: the range is their min and max
     return Warning_(
         "run-spread", f"medians of the {len(meds)} pooled results spread by {pooled['run_cv']:.0%} "
-        f"({meds[0]:#.3g}–{meds[-1]:#.3g} ms)",
+        f"({fmt_sig(min(meds))}–{fmt_sig(max(meds))} ms)",
         "the machine changed between runs (temperature, load, governor); use --cooldown, pin cores, rerun")
 
 

@@ -105,8 +105,8 @@ QUICK_SIZE = (48, 64)
 def legacy_quick(settings: dict[str, Any] | None, input_h: Any, input_w: Any) -> bool:
     """Whether a result stored without a ``quick`` flag was a ``--quick`` smoke test: its run's
     settings say so, or (no settings) it was timed at the quick preset's 48x64."""
-    if isinstance(settings, dict) and "quick" in settings:
-        return bool(settings["quick"])
+    if isinstance(settings, dict) and isinstance(settings.get("smoke_test"), bool):
+        return settings["smoke_test"]
     if isinstance(settings, dict) and settings.get("height") is not None:
         return (settings.get("height"), settings.get("width")) == QUICK_SIZE and settings.get("warmup") == 1
     return (input_h, input_w) == QUICK_SIZE

@@ -40,7 +40,7 @@ def parse_zones(text: str) -> dict[str, float]:
 
 
 def read_temperatures(transport: Transport, timeout: float = 20.0) -> dict[str, float]:
-    """Every readable thermal zone of the device in °C; empty where there are none."""
+    """Every readable thermal zone of the device in °C; empty where there are none or the read failed."""
     result = transport.run(["sh", "-c", _SCRIPT], timeout=timeout)
     return parse_zones(result.stdout) if result.returncode == 0 else {}
 
@@ -59,10 +59,13 @@ def is_hot(temps: dict[str, float], threshold_c: float, zones: Iterable[str] | N
 
 @dataclass
 class CoolDown:
-    """What :func:`cool_down` saw: stored with a result so a hot run can be flagged."""
+    """What :func:`cool_down` saw: stored with a result so a hot run can be flagged.
+
+    ``reached`` is None when no thermal zone could be read: the temperature is unknown, which is
+    not the same as cool (a failed read never lets a hot device pass)."""
 
     threshold_c: float
-    reached: bool
+    reached: bool | None
     waited_s: float
     start: dict[str, float] = field(default_factory=dict)
     end: dict[str, float] = field(default_factory=dict)
@@ -71,7 +74,7 @@ class CoolDown:
     @property
     def hot(self) -> bool:
         """True when the device was still above the threshold when waiting stopped."""
-        return not self.reached
+        return self.reached is False
 
     def to_dict(self) -> dict[str, Any]:
         return {"threshold_c": self.threshold_c, "reached": self.reached, "waited_s": round(self.waited_s, 2),
@@ -83,8 +86,9 @@ def cool_down(transport: Transport, threshold_c: float, timeout_s: float, *, pol
               sleep: Callable[[float], None] = time.sleep) -> CoolDown:
     """Poll the thermal zones until the hottest is below ``threshold_c`` or ``timeout_s`` passes.
 
-    A device without readable zones counts as cool (there is nothing to wait for). Never raises
-    for heat: the caller decides whether a run that started hot is kept and flagged.
+    A device without readable zones (or whose read fails) is *unknown*: ``reached`` is None and
+    nothing is waited for. Never raises for heat: the caller decides whether a run that started
+    hot is kept and flagged.
     """
     zones = list(zones or [])
     started = time.monotonic()
@@ -92,7 +96,9 @@ def cool_down(transport: Transport, threshold_c: float, timeout_s: float, *, pol
     readings = 1
     while True:
         peak = hottest(temps, zones)
-        if peak is None or peak < threshold_c:
+        if peak is None:
+            return CoolDown(threshold_c, None, time.monotonic() - started, first, temps, readings)
+        if peak < threshold_c:
             return CoolDown(threshold_c, True, time.monotonic() - started, first, temps, readings)
         if time.monotonic() - started >= timeout_s:
             return CoolDown(threshold_c, False, time.monotonic() - started, first, temps, readings)

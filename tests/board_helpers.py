@@ -119,3 +119,10 @@ def add_result(store: Store, run_id: int, model: str = "m", median: float = 10.0
     }
     row.update(fields)
     return store.add_result(run_id, row)
+
+
+def rows_of(store: Store, **kw: Any) -> list[dict[str, Any]]:
+    """The board of everything in ``store`` (leaderboard.board_rows options as keywords)."""
+    from edgebench.leaderboard import board_rows, load_results, load_runs
+
+    return board_rows(load_results(store.db), load_runs(store.db), **kw)

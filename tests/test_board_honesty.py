@@ -3,6 +3,7 @@ that ignores noise, delegates against the CPU, each model's best setting, load i
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -10,22 +11,17 @@ from click.testing import CliRunner
 
 from edgebench.cli import cli
 from edgebench.compare import Side, compare
-from edgebench.leaderboard import board_rows, load_results, load_runs, render_markdown
+from edgebench.leaderboard import render_markdown
 from edgebench.ranking import dominates, mark_pareto
 from edgebench.store import Store
 
-from board_helpers import add_result, add_run
+from board_helpers import add_result, add_run, rows_of
 
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "board.db")
-    yield s
-    s.close()
-
-
-def rows_of(store, **kw):
-    return board_rows(load_results(store.db), load_runs(store.db), **kw)
+    with contextlib.closing(Store.open(tmp_path / "board.db")) as s:
+        yield s
 
 
 def by_model(rows):
@@ -208,3 +204,33 @@ def test_board_json_says_why_a_row_is_unranked(store, tmp_path):
     rows = json.loads(out)["rows"]
     bad = next(r for r in rows if r["precision"] == "int8")
     assert bad["unranked"] == "flagged" and bad["rank"] is None and "int8-drop" in bad["quality_flags"]
+
+
+def test_a_run_without_quick_is_ranked_and_a_quick_one_is_not(tmp_path):
+    from dataclasses import asdict
+
+    from edgebench import hookimpl
+    from edgebench.harness import Settings
+    from edgebench.testing import registered, tiny_model
+
+    assert Settings().smoke_test is False and Settings.quick().smoke_test is True
+    json.dumps(asdict(Settings()))  # stored with the run: must be plain data
+
+    class Tiny:
+        __name__ = "honesty-tiny"
+
+        @hookimpl
+        def edgebench_register_models(self, register):
+            register(tiny_model("honest-tiny"))
+
+    db = str(tmp_path / "runs.db")
+    with registered(Tiny()):
+        for extra in ([], ["--quick"]):
+            out = CliRunner().invoke(cli, ["--db", db, "run", "-m", "honest-tiny", "-p", "fp32", "--size", "24x32",
+                                           "--runs", "6", "--quality-images", "1", *extra], catch_exceptions=False)
+            assert out.exit_code == 0, out.output
+    with contextlib.closing(Store.open(db)) as store:
+        assert [r["quick"] for r in store.results()] == [0, 1]
+        rows = rows_of(store, include_quick=True, include_flagged=True)  # the untrained tiny net is below bicubic
+    assert [(r["input"], r["quick"], r["rank"]) for r in rows] == [("24x32", False, 1), ("48x64", True, None)]
+    assert rows[0]["quality_flags"] == ["below-bicubic"] and rows[0]["baseline_psnr"] > rows[0]["psnr"]

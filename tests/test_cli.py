@@ -46,9 +46,12 @@ def test_run_then_leaderboard_in_every_format():
         rows = json.loads(invoke("leaderboard", "--include-quick", "--format", "json").output)["rows"]
     assert {(r["model"], r["precision"]) for r in rows} == {
         ("tiny-a", "fp32"), ("tiny-a", "int8"), ("tiny-b", "fp32"), ("tiny-b", "int8")}
-    assert all(r["score"] > 0 and r["psnr"] > 20 and r["median_ms"] > 0 for r in rows)
-    int8 = [r for r in rows if r["precision"] == "int8"]
-    assert all(r["psnr_drop"] is not None for r in int8)
+    for r in rows:  # the score is the MAI formula of the row's own PSNR and median, nothing else
+        assert r["score"] == pytest.approx(2 ** (2 * r["psnr"]) / (2**56 * r["median_ms"]), rel=1e-9)
+        assert 20 < r["psnr"] < 40 and 0.001 < r["median_ms"] < 1000
+    by = {(r["model"], r["precision"]): r for r in rows}
+    for model in ("tiny-a", "tiny-b"):  # Δ int8 is the difference of the two stored PSNRs
+        assert by[(model, "int8")]["psnr_drop"] == pytest.approx(by[(model, "fp32")]["psnr"] - by[(model, "int8")]["psnr"])
 
     md = invoke("leaderboard", "--include-quick", "--format", "markdown", "--model", "tiny-b").output
     assert "| tiny-b |" in md.replace("  ", " ") or "tiny-b" in md
@@ -111,11 +114,11 @@ def test_a_corrupted_cache_entry_is_re_exported_never_measured(tmp_path, monkeyp
 def test_bad_dataset_folder_and_corrupt_image(tmp_path):
     with registered(TinyModels()):
         result = CliRunner().invoke(cli, ["run", "--quick", "-m", "tiny-a", "--dataset", str(tmp_path / "none")])
-        assert result.exit_code == 1 and "dataset folder not found" in result.output
+        assert result.exit_code == 2 and "dataset folder not found" in result.output
         (tmp_path / "ds").mkdir()
         (tmp_path / "ds" / "broken.png").write_bytes(b"not a png")
         result = CliRunner().invoke(cli, ["run", "--quick", "-m", "tiny-a", "--dataset", str(tmp_path / "ds")])
-    assert result.exit_code == 1 and "cannot be decoded" in result.output
+    assert result.exit_code == 2 and "broken.png (cannot identify image file)" in result.output
 
 
 def test_user_dataset_folder_is_used(tmp_path):

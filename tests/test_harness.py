@@ -40,11 +40,22 @@ def test_result_row_has_every_figure_and_the_conditions(edgebench_store):
     assert row["n_runs"] >= 8 and len(row["timings"]) == row["n_runs"]
     assert row["min_ms"] <= row["ci_low_ms"] <= row["median_ms"] <= row["ci_high_ms"] <= row["max_ms"]
     assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["p90_ms"] >= row["median_ms"]
-    assert row["mem_peak_bytes"] > 0 and row["mem_source"] == "/proc/self/status"
+    # a ~1k-parameter model at 48x64: the session, its arena and the 3x output, never gigabytes
+    assert 2**16 <= row["mem_peak_bytes"] <= 256 * 2**20 and row["mem_source"] == "/proc/self/status"
+    memory = row["memory"]
+    assert row["mem_peak_bytes"] == (memory["after_timing"]["VmHWM"] - memory["baseline"]["VmHWM"]) * 1024
     assert row["environment"]["pid"] != os.getpid()  # measured in the runner's own process
     assert row["runtime"]["runtime"] == "onnxruntime" and row["quality_on"] == "device"
     assert 20 < row["psnr"] < 60 and 0.5 < row["ssim"] <= 1 and row["dataset"] == "bundled"
-    assert row["artifact_size"] > 0 and row["params"] == tiny_model().params
+    assert row["params"] == tiny_model().params
+    from edgebench.artifacts import ArtifactCache
+    import hashlib
+
+    artifact = ArtifactCache().get(tiny_model(), plugins.backends.get("onnxruntime"), "int8")  # cached: no export
+    # the stored size and SHA-256 are those of the bytes that ran
+    assert row["artifact_size"] == artifact.path.stat().st_size
+    assert row["artifact_sha"] == hashlib.sha256(artifact.path.read_bytes()).hexdigest()
+    assert row["baseline_psnr"] is not None and abs(row["baseline_psnr"] - row["psnr"]) < 10
     run = edgebench_store.runs()[0]
     assert run["status"] == "finished" and run["host_info"]["cores_logical"] >= 1
     assert "onnxruntime" in run["plugins"] and run["edgebench_version"]

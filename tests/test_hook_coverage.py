@@ -141,7 +141,8 @@ def test_hook_edgebench_register_models(tmp_path):
         result = invoke_cli("run", "--quick", "-m", "hook-tiny", "-p", "fp32")
         assert result.exit_code == 0, result.output
         board = invoke_cli("leaderboard", "--include-quick", "--format", "csv", "-m", "hook-tiny").output
-    assert re.search(r"│ hook-tiny\s+│ x2\s+│\s+│ none\s+│ hook-models\s+│", listing), listing
+    # params (3*4*9+4 + 4*12*9+12), MACs at 360x640 (360*640*(4*3*9 + 12*4*9)), no weights file
+    assert re.search(r"│ hook-tiny\s+│ x2\s+│\s+556 │\s+124M │ untrained\s+│\s+│ hook-models\s+│", listing), listing
     assert len(board.splitlines()) == 2 and ",hook-tiny,onnxruntime," in board.splitlines()[1]
 
 

@@ -120,3 +120,80 @@ def test_plot_command_writes_the_pareto_png(board, tmp_path):
 def test_empty_board_renders_a_hint():
     text = render_html([])
     assert "No results stored yet" in text and "<table" not in text
+
+
+THREE_BACKENDS = [  # (model, backend, delegate, precision, median ms, PSNR)
+    ("smsrn-pruned-50", "onnxruntime", "cpu", "int8", 572.0, 28.6),
+    ("smsrn-pruned-50", "onnxruntime", "cpu", "fp32", 900.0, 28.9),
+    ("scsrn", "executorch", "xnnpack", "int8", 250.0, 28.2),
+    ("scsrn", "executorch", "xnnpack", "fp32", 640.0, 28.4),
+    ("abpn", "tflite", "xnnpack", "int8", 40.0, 27.9),
+    ("abpn", "tflite", "nnapi", "int8", 30.0, 27.8),
+]
+
+
+@pytest.fixture
+def three_backends(tmp_path):
+    store = Store.open(tmp_path / "plot.db")
+    run = add_run(store)
+    for i, (model, backend, delegate, precision, median, psnr) in enumerate(THREE_BACKENDS):
+        add_result(store, run, model=model, backend=backend, delegate=delegate, precision=precision, median=median,
+                   psnr=psnr, seed=i, artifact_sha=f"{model}-{backend}-{precision}")
+    rows = board_rows(load_results(store.db), load_runs(store.db))
+    store.close()
+    assert sum(r["pareto"] for r in rows) >= 2
+    return rows
+
+
+def test_plot_keeps_its_legend_off_the_axes_and_names_backend_and_precision(three_backends):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from edgebench.plot import pareto_figure
+
+    fig = pareto_figure(three_backends)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (legend,) = fig.legends
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer))  # outside every panel
+        assert {"onnxruntime", "executorch", "tflite"} <= {t.get_text() for t in legend.get_texts()}
+        labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert len(labels) == len(three_backends)  # few points: every one is named
+        for r in three_backends:
+            assert any(r["model"] in label and r["backend"] in label and label.endswith(r["precision"])
+                       for label in labels), r
+        assert "abpn · tflite/nnapi int8" in labels  # a delegate that is not the CPU is named
+        front = {to_hex(line.get_color()) for ax in fig.axes for line in ax.lines
+                 if line.get_label() == "Pareto front"}
+        points = {to_hex(line.get_color()) for ax in fig.axes for line in ax.lines
+                  if line.get_label() != "Pareto front"}
+        assert len(front) == 1 and len(points) == 3 and not front & points
+    finally:
+        plt.close(fig)
+
+
+def test_svg_plot_keeps_its_legend_off_the_axes_and_names_backend_and_precision(three_backends):
+    import re
+    import xml.etree.ElementTree as ET
+
+    from edgebench.report_html import STYLE, pareto_svg
+
+    svg = ET.fromstring(pareto_svg(three_backends, "host"))
+    ns = "{http://www.w3.org/2000/svg}"
+    axis = next(e for e in svg.iter(f"{ns}rect") if e.get("class") == "axis")
+    right = float(axis.get("x")) + float(axis.get("width"))
+    texts = [(float(e.get("x")), e.text) for e in svg.iter(f"{ns}text") if e.get("x")]
+    legend = {text: x for x, text in texts if text in {"onnxruntime", "executorch", "tflite", "Pareto front"}}
+    assert len(legend) == 4 and min(legend.values()) > right and float(svg.get("width")) > max(legend.values())
+    labels = [text for _, text in texts if text and " · " in text]
+    for r in three_backends:
+        assert any(r["model"] in label and r["backend"] in label and label.endswith(r["precision"])
+                   for label in labels), r
+    fills = {e.get("fill").lower() for e in svg.iter() if e.get("data-point")}
+    (path,) = [e for e in svg.iter(f"{ns}path") if e.get("class") == "front"]
+    css = re.search(r"svg \.front\{[^}]*stroke:(#[0-9a-f]+)", STYLE).group(1)
+    assert len(fills) == 3 and path.get("stroke").lower() not in fills and css not in fills

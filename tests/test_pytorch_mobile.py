@@ -8,6 +8,8 @@ import json
 import zipfile
 
 import numpy as np
+import statistics
+
 import pytest
 
 from edgebench import hookimpl
@@ -56,7 +58,8 @@ def test_ptl_output_matches_torch():
 def test_measured_through_the_harness(precision):
     row = measure_one(TINY, "pytorch-mobile", precision)
     assert row["backend"] == "pytorch-mobile" and row["delegate"] == "cpu" and row["precision"] == precision
-    assert row["n_runs"] >= 6 and row["median_ms"] > 0 and row["mem_peak_bytes"] > 0
+    assert row["n_runs"] >= 6 and row["median_ms"] == pytest.approx(statistics.median(row["timings"]))
+    assert 2**12 <= row["mem_peak_bytes"] <= 512 * 2**20
     assert row["runtime"]["runtime"] == "torch lite interpreter"
     if precision == "int8":
         assert row["runtime"]["quantized_engine"] == "qnnpack"
@@ -78,7 +81,8 @@ def test_leaderboard_puts_the_mobile_backends_beside_onnxruntime_and_skips_what_
         table = invoke_cli("leaderboard", "--include-quick", "--format", "markdown").output
     assert sorted(r["backend"] for r in rows if r["model"] == "ptl-tiny") == [
         "executorch", "onnxruntime", "pytorch-mobile"]
-    assert all(r["score"] > 0 for r in rows)
+    for r in rows:  # the MAI formula of the row's own PSNR and median
+        assert r["score"] == pytest.approx(2 ** (2 * r["psnr"]) / (2**56 * r["median_ms"]), rel=1e-9)
     assert "pytorch-mobile" in table and "executorch" in table and "xnnpack" in table
 
 

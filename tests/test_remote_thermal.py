@@ -22,3 +22,23 @@ def test_hottest_and_is_hot_by_zone_name():
     temps = parse_zones(PHONE)
     assert hottest(temps) == 41.2 and hottest(temps, ["battery"]) == 36.0 and hottest({}) is None
     assert is_hot(temps, 40) and not is_hot(temps, 40, zones=["battery"]) and not is_hot({}, 0)
+
+
+class _FailingShell:
+    """A device whose thermal read fails (SELinux denies /sys/class/thermal on some phones)."""
+
+    def run(self, argv, *, timeout, cwd=None):  # type: ignore[no-untyped-def]
+        from edgebench.api import CommandResult
+
+        return CommandResult(1, "", "sh: /sys/class/thermal/thermal_zone0/temp: Permission denied")
+
+
+def test_a_failed_temperature_read_is_unknown_never_cool():
+    from edgebench import stats
+    from edgebench.thermal import cool_down
+
+    waited = cool_down(_FailingShell(), threshold_c=60, timeout_s=5, sleep=lambda s: None)
+    assert waited.reached is None and not waited.hot and waited.to_dict()["reached"] is None
+    summary = stats.summarize([10.0] * 12)
+    codes = [w.code for w in stats.check(summary, {"cooldown": waited.to_dict()})]
+    assert codes == ["thermal-unknown"]  # neither passed as cool nor called hot

@@ -10,6 +10,7 @@ Profile options::
     connect_timeout = 20         # seconds to wait for a phone adb lists as offline / connecting /
                                  # authorizing, or for one that dropped to come back
     transfer_timeout = 300       # seconds for one push or pull
+    check_probe_timeout = 1      # `devices --check`: seconds a TCP serial's port may take to answer
 
 A serial adb does not list fails within about a second, naming what adb sees; a TCP serial that
 refuses the connection fails at once. A push, pull or command cut off by a drop is retried once
@@ -35,6 +36,9 @@ from .remote import Dropped, Raw, ShellTransport
 # second; a server that has just started is still finding its USB devices
 ABSENT_GRACE_S = 1.0
 ABSENT_GRACE_NEW_SERVER_S = 1.5
+# `devices --check` of a TCP serial: a phone whose port does not answer within this is absent (a
+# black-holed address would otherwise keep `adb connect` waiting for connect_timeout)
+CHECK_PROBE_S = 1.0
 
 
 class AdbTransport(ShellTransport):
@@ -206,6 +210,16 @@ class AdbTransport(ShellTransport):
 
     def reachable(self) -> tuple[bool, str]:
         self.stop_started_server = True  # a check must not leave an adb server of its own running
+        wanted = self.serial or os.environ.get("ANDROID_SERIAL", "")
+        if is_tcp(wanted):  # knock first: an absent phone answers nothing, and no server need start for it
+            host, _, port = wanted.rpartition(":")
+            limit = float(self.options.get("check_probe_timeout", CHECK_PROBE_S))
+            try:
+                socket.create_connection((host, int(port)), timeout=limit).close()
+            except (socket.timeout, TimeoutError):
+                return False, str(self.unreachable(f"{wanted} does not answer within {limit:g} s"))
+            except OSError:
+                pass  # refused, no route...: adb says so in its own words, at once
         return super().reachable()
 
     # -- commands and files --------------------------------------------------------------------

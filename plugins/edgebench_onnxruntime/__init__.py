@@ -1,4 +1,9 @@
-"""ONNX Runtime backend for edgebench: fp32 and static int8 (QDQ, per-channel) on the CPU provider."""
+"""ONNX Runtime backend for edgebench: fp32 and static int8 (QDQ, per-channel) on the CPU provider.
+
+The int8 recipe depends on the CPU that runs the artifact (u8s8 saturates on x86 without VNNI):
+see :mod:`.int8_target`; ``EDGEBENCH_ORT_INT8_RECIPE`` / ``EDGEBENCH_ORT_TARGET_CPUINFO`` override
+the host's CPU.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ class OnnxRuntimeBackend(Backend):
     suffix = ".onnx"
     delegates = ("cpu",)
     runtime_module = "onnxruntime"
-    description = "ONNX Runtime, CPU execution provider; int8 = static QDQ, per-channel weights"
+    description = ("ONNX Runtime, CPU execution provider; int8 = static QDQ, per-channel weights, recipe per "
+                   "target CPU (VNNI or not)")
 
     def version(self) -> str:
         from importlib.metadata import PackageNotFoundError, version
@@ -31,9 +37,13 @@ class OnnxRuntimeBackend(Backend):
     def cache_key(self) -> str:
         from importlib.metadata import version
 
-        from .export import EXPORT_REVISION
+        from .export import EXPORT_REVISION, target_choice
 
-        return f"ort-{self.version()}-onnx-{version('onnx')}-torch-{version('torch')}-r{EXPORT_REVISION}"
+        # the int8 recipe follows the target CPU: a VNNI and a non-VNNI machine never share an artifact
+        # (fp32 artifacts are split too: cache_key() does not know the precision)
+        recipe = target_choice().recipe.name
+        return (f"ort-{self.version()}-onnx-{version('onnx')}-torch-{version('torch')}-r{EXPORT_REVISION}"
+                f"-int8.{recipe}")
 
     def export(
         self, module: Any, spec: ModelSpec, precision: str, calibration: Sequence[Any], path: Path

@@ -12,6 +12,12 @@ def load(path, delegate, threads, meta):
     if threads:
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # the int8 recipe's load-time settings, e.g. session.x64quantprecision=1: on x86 without VNNI
+    # onnxruntime then runs u8s8 layers on u8u8 kernels, which do not saturate (a no-op elsewhere)
+    recipe = (meta or {}).get("int8_recipe") or {}
+    config = dict(recipe.get("session_options") or {})
+    for key, value in sorted(config.items()):
+        options.add_session_config_entry(str(key), str(value))
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     return {
         "session": session,
@@ -19,6 +25,8 @@ def load(path, delegate, threads, meta):
         "input": session.get_inputs()[0].name,
         "outputs": [session.get_outputs()[0].name],
         "threads": threads,
+        "session_config": config,
+        "int8_recipe": recipe.get("name"),
     }
 
 
@@ -43,4 +51,6 @@ def describe(state):
         "version": ort.__version__,
         "providers": session.get_providers(),
         "threads": state["threads"] or "default",
+        "session_config": state["session_config"],
+        "int8_recipe": state["int8_recipe"],  # None for fp32
     }

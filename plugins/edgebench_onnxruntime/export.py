@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,8 +14,11 @@ from edgebench import ModelSpec
 from edgebench.errors import ExportError
 from edgebench.util import last_line, quiet_output
 
-EXPORT_REVISION = 1  # bump when the export recipe changes: invalidates cached artifacts
+from .int8_target import Int8Choice, Int8Recipe, choose_int8_recipe
+
+EXPORT_REVISION = 2  # bump when the export recipe changes: invalidates cached artifacts (2: per-target int8 recipe)
 OPSET = 20
+RECIPE_METADATA_KEY = "edgebench.int8_recipe"  # in the int8 model's metadata_props
 
 
 def _to_nchw(image: np.ndarray) -> np.ndarray:
@@ -48,7 +52,17 @@ def export_fp32(module: Any, spec: ModelSpec, path: Path) -> None:
         raise ExportError(f"cannot export {spec.name!r} to ONNX: {type(failure).__name__}: {detail}")
 
 
-def quantize_int8(fp32_path: Path, path: Path, calibration: Sequence[np.ndarray], spec: ModelSpec) -> None:
+def target_choice() -> Int8Choice:
+    """The int8 recipe for the target CPU (see :mod:`.int8_target`); a bad setting is an ExportError."""
+    try:
+        return choose_int8_recipe()
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def quantize_int8(
+    fp32_path: Path, path: Path, calibration: Sequence[np.ndarray], spec: ModelSpec, recipe: Int8Recipe
+) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -62,6 +76,7 @@ def quantize_int8(fp32_path: Path, path: Path, calibration: Sequence[np.ndarray]
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)
 
+    types = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
     fp32_path, path = Path(fp32_path).resolve(), Path(path).resolve()
     # in the scratch dir: a failed symbolic shape inference leaves sym_shape_infer_temp.onnx and a
     # <uuid>.data file in the working directory
@@ -78,14 +93,30 @@ def quantize_int8(fp32_path: Path, path: Path, calibration: Sequence[np.ndarray]
                 Reader(),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
+                activation_type=types[recipe.activations],
+                weight_type=types[recipe.weights],
+                reduce_range=recipe.reduce_range,
             )
         except Exception as exc:
             raise ExportError(
                 f"cannot quantize {spec.name!r} to int8 ONNX: {type(exc).__name__}: "
                 f"{last_line(str(exc)) or last_line(chr(10).join(log))}"
             ) from None
+    _stamp_recipe(path, recipe)
+
+
+def _stamp_recipe(path: Path, recipe: Int8Recipe) -> None:
+    """Write the recipe into the model's metadata: the file then names how it must be run, and two
+    recipes that quantize alike (u8s8, u8s8-precise) still differ in bytes, so their results never
+    pass for the same artifact (same SHA-256)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key = RECIPE_METADATA_KEY
+    entry.value = json.dumps({"name": recipe.name, "session_options": dict(recipe.session_options)},
+                             sort_keys=True)
+    onnx.save(model, str(path))
 
 
 def export_onnx(
@@ -95,12 +126,14 @@ def export_onnx(
     if precision == "fp32":
         export_fp32(module, spec, path)
     elif precision == "int8":
+        choice = target_choice()  # before the slow export: a bad setting fails at once
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = Path(tmp) / "fp32.onnx"
             export_fp32(module, spec, fp32)
-            quantize_int8(fp32, path, calibration, spec)
-        meta.update(quantization="static QDQ, per-channel int8 weights, uint8 activations, min-max calibration",
-                    calibration_images=len(calibration))
+            quantize_int8(fp32, path, calibration, spec, choice.recipe)
+        # the recipe travels with the artifact: the runner adapter applies its session options
+        meta.update(quantization=f"static QDQ, per-channel {choice.recipe.describe()}, min-max calibration",
+                    calibration_images=len(calibration), int8_recipe=choice.meta())
     else:
         raise ExportError(f"onnxruntime backend has no precision {precision!r}")
     return meta

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,21 +25,22 @@ def _adapter(runtime: Any) -> Any:
     return module
 
 
-def spec_for(module: Any, name: str, scale: int) -> tuple[ModelSpec, Path]:
-    """A throwaway ModelSpec whose weights are ``module``'s current state (saved to a temp file)."""
+def spec_for(module: Any, name: str, scale: int) -> tuple[ModelSpec, None]:
+    """A throwaway ModelSpec whose weights are ``module``'s current state, held in memory.
+
+    No weights file (studies once left an ``edgebench-zoo-*`` temp folder per model behind): ``build``
+    returns a copy of the frozen module, and a spec without a weights file is fingerprinted from the
+    tensors its module holds, so the artifact cache still tells different weights apart. The second
+    item (formerly the weights file) is always None.
+    """
     import copy
 
-    import torch
-
-    folder = Path(tempfile.mkdtemp(prefix="edgebench-zoo-"))
-    path = folder / f"{name}.pt"
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
     frozen = copy.deepcopy(module).cpu().eval()
 
     def build() -> Any:
         return copy.deepcopy(frozen)
 
-    return ModelSpec(name=name, scale=scale, build=build, weights=path, description="edgebench_zoo study model"), path
+    return ModelSpec(name=name, scale=scale, build=build, weights=None, description="edgebench_zoo study model"), None
 
 
 def artifact_session(spec: ModelSpec, precision: str, backend: str = "onnxruntime", threads: int = 0) -> tuple[Any, Any]:
