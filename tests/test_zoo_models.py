@@ -159,6 +159,11 @@ def test_runs_through_the_harness_fp32_and_int8(edgebench_env, monkeypatch, name
     for precision, row in rows.items():
         assert row["model"] == name and row["precision"] == precision
         assert row["median_ms"] > 0 and np.isfinite(row["psnr"])
+    # the shipped weights beat bicubic in fp32, and the int8 export keeps that: measured drops on the
+    # first eval photo were 0.25 (smsrn), 0.28 (edsr-baseline), 0.47 (tecogan-srnet-b1), ~0 for QAT
+    fp32, int8 = rows["fp32"]["psnr"], rows["int8"]["psnr"]
+    assert fp32 > rows["fp32"]["baseline_psnr"] + 0.05
+    assert abs(fp32 - int8) <= (0.1 if name.endswith("-qat") else 0.6), (name, fp32, int8)
 
 
 REDUCED = {
@@ -186,7 +191,10 @@ DEEP = ["msrn", "rcan", "splitsr", "edsr", "tecogan-srnet", "tecogan-srnet-b7", 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.skipif(not __import__("os").environ.get("EDGEBENCH_ZOO_FULL"), reason="set EDGEBENCH_ZOO_FULL=1 (≈30 min on 2 cores)")
+@pytest.mark.skipif(not __import__("os").environ.get("EDGEBENCH_ZOO_FULL"), reason=(
+    "not in CI: the deep models at full size take ≈30 min on 2 cores, CI's whole budget (splitsr's int8 export "
+    "alone took 21 min on a loaded 2-core machine); their reduced-depth twins run above. "
+    "Set EDGEBENCH_ZOO_FULL=1 to run them"))
 @pytest.mark.parametrize("name", DEEP)
 def test_deep_models_at_full_size_through_the_harness(edgebench_env, monkeypatch, name):
     monkeypatch.setenv("EDGEBENCH_ZOO_DIR", str(edgebench_env / "zoo"))
