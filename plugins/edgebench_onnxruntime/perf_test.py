@@ -100,7 +100,7 @@ _CAUSES: list[tuple[str, re.Pattern[str]]] = [(kind, re.compile(pattern, re.I)) 
     ("input", r"there is no test input data|there is no test data for model|test case dir doesn't exist|"
               r"input path is not a valid model|No such file or directory|Load model from .* failed|"
               r"data count mismatch"),
-    ("usage", r"See 'onnxruntime_perf_test --help'"),
+    ("usage", r"See 'onnxruntime_perf_test --help'|: invalid option -- |: unrecognized option"),
     ("crash", r"Segmentation fault|Aborted|terminating with uncaught exception|Fatal signal|CANNOT LINK EXECUTABLE"),
     ("runtime", r"\[ONNXRuntimeError\]|Non-zero status code returned|\S\.(?:cc|cpp|h|hpp):\d+\s"),
     ("run", r"^Run failed:"),
@@ -342,7 +342,11 @@ def _short(cause: str, kind: str) -> str:
     """The cause from its telling phrase on (ORT prefixes it with file:line and a C++ signature), on one line."""
     for name, pattern in _CAUSES:
         if name == kind and (m := pattern.search(cause)) and kind not in ("runtime", "run"):
-            cause = cause[m.start():]
+            start = m.start()
+            before = re.search(r"(\S+)\s+$", cause[:start])
+            if kind == "provider" and before:  # "NNAPI is not supported in this build": keep the provider's name
+                start = before.start(1)
+            cause = cause[start:]
             break
     cause = re.sub(r"\s+", " ", cause.removeprefix("Run failed:")).strip()
     return cause if len(cause) <= 300 else cause[:297] + "..."
