@@ -250,7 +250,8 @@ def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
 
 def _print_run(store, run_id: int, failures: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
     """The run's table, then one ``Skipped`` line per cause of failure (``failures``: (job label, why))."""
-    from .leaderboard import board_rows, render_rich
+    from .board_terminal import render_rich
+    from .leaderboard import board_rows
 
     # this run's own rows, --quick ones included (unranked): the user asked for them
     rows = board_rows(store.results("run_id = ?", [run_id]), include_quick=True)

@@ -66,7 +66,7 @@ def _with_filters(f):  # type: ignore[no-untyped-def]
 
 def _parse_columns(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     """--columns NAMES -> column keys; an unknown name is a usage error that lists the valid ones."""
-    from .leaderboard import parse_columns
+    from .board_terminal import parse_columns
 
     if value is None:
         return None
@@ -101,7 +101,8 @@ def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: 
     results and rows with broken output are listed unranked. Repeated results are pooled when
     runtime version, artifact and device match the latest one's (docs/leaderboard.md).
     """
-    from .leaderboard import render_csv, render_json, render_markdown, render_rich, top_rows
+    from .board_terminal import render_rich, top_rows
+    from .leaderboard import render_csv, render_json, render_markdown
 
     store, rows = _board(ctx, devices, models, backends, latest, **ranking)
     if fmt == "rich" and output is None:

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from edgebench import hookimpl, stats
 from edgebench.cli import cli
-from edgebench.leaderboard import (COLUMN_NAMES, _cell, columns_for, fmt_ms, parse_columns, render_csv, render_json,
-                                   render_rich)
+from edgebench.board_terminal import COLUMN_NAMES, parse_columns, render_rich
+from edgebench.leaderboard import _cell, columns_for, fmt_ms, render_csv, render_json
 from edgebench.report_html import render_html
 from edgebench.store import Store
 from edgebench.testing import registered, tiny_model
