@@ -27,11 +27,11 @@ def _filters(devices: tuple[str, ...] = (), models: tuple[str, ...] = (), backen
 
 def _board(ctx: click.Context, devices: tuple[str, ...], models: tuple[str, ...], backends: tuple[str, ...],
            latest: bool = False, **ranking: Any) -> tuple[Any, list[dict[str, Any]]]:
-    from .leaderboard import board_rows, load_results, load_runs
+    from .leaderboard import board_from_store
 
     store = _store(ctx)
-    where, params = _filters(devices, models, backends)
-    return store, board_rows(load_results(store.db, where, params), load_runs(store.db), pool=not latest, **ranking)
+    where, params = _filters(devices, models, backends)  # row-key columns only: the summaries have them
+    return store, board_from_store(store.db, where, params, pool=not latest, **ranking)
 
 
 _RANKING = [
@@ -210,10 +210,12 @@ def export(ctx: click.Context, fmt: str, output: Path | None, devices: tuple[str
 @click.pass_context
 def import_(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Merge `edgebench export` files into the store; results already present are skipped."""
+    from .board_pools import refresh
     from .exchange import import_doc, read
 
     store = _store(ctx)
     for path in files:
         counts = import_doc(store, read(path))
+        refresh(store.db)  # pool what came in now, not on the next board
         click.echo(f"{path}: imported {counts['results']} result(s) in {counts['runs']} new run(s), "
                    f"skipped {counts['duplicates']} already present")

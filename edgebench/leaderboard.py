@@ -7,6 +7,10 @@ covers the run-to-run spread too (:func:`edgebench.stats.pool`). Results whose i
 are never pooled; the row counts them and says what differs (pyperf refuses such runs the same
 way). The score is the MAI challenge's ``2^(2·PSNR) / (C · runtime)``; C only rescales (it never
 changes an order), and edgebench uses C = 2^56 so that a 28 dB model running in 1 ms scores 1.
+
+:func:`board_rows` pools results it is given; :func:`board_from_store` (the CLI's) gives the same rows
+from the per-configuration summaries the store keeps (:mod:`edgebench.board_pools`), both through
+:class:`Pool`, so a farm's 100,000 results rank without reading their raw timings.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import math
 import statistics
 import sqlite3
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from . import quality_guards, ranking, stats
 
@@ -85,11 +89,15 @@ _BOARD_COLUMNS = ("id", "run_id", "device", "model", "backend", "delegate", "pre
 
 def load_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
     """Results with only the columns the board needs, ordered by id: fast on stores of 10^4 results."""
+    return list(iter_results(db, where, params))
+
+
+def iter_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+    """:func:`load_results` one result at a time (a rebuild of the store's summaries never holds them all)."""
     cols = ", ".join(_BOARD_COLUMNS)
     # the runtime's name and version are all the board reads of that JSON column
     sql = (f"SELECT {cols}, json_extract(runtime, '$.runtime'), json_extract(runtime, '$.version') FROM results"
            + (f" WHERE {where}" if where else "") + " ORDER BY id")
-    out = []
     loads = json.loads
     for values in db.execute(sql, list(params)):
         r = dict(zip(_BOARD_COLUMNS, values))
@@ -97,14 +105,27 @@ def load_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] 
             r["timings"] = loads(r["timings"])
         r["warnings"] = loads(r["warnings"]) if r["warnings"] and r["warnings"] != "[]" else []
         r["runtime"] = {"runtime": values[-2], "version": values[-1]}
-        out.append(r)
-    return out
+        yield r
 
 
-def load_runs(db: sqlite3.Connection) -> dict[int, dict[str, Any]]:
-    """Run id -> {device_info} for identity checks."""
-    return {row[0]: {"device_info": json.loads(row[1]) if row[1] else {}}
-            for row in db.execute("SELECT id, device_info FROM runs")}
+def load_runs(db: sqlite3.Connection, ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Run id -> {device_info} for identity checks (every run, or only those of ``ids``)."""
+    if ids is None:
+        found: Iterable[Any] = db.execute("SELECT id, device_info FROM runs")
+    else:
+        found = [row for chunk in _chunks(sorted(set(ids)))
+                 for row in db.execute(f"SELECT id, device_info FROM runs WHERE id IN ({_marks(chunk)})", chunk)]
+    return {row[0]: {"device_info": json.loads(row[1]) if row[1] else {}} for row in found}
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """``IN (...)`` lists short enough for any SQLite build's variable limit."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def device_infos(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -127,12 +148,69 @@ def board_rows(results: Iterable[dict[str, Any]], runs: dict[int, dict[str, Any]
     ``pool=False`` ranks only the latest result of each configuration. A section is a device, an
     input size and a scale (:mod:`edgebench.ranking`); ``--quick`` rows are left out unless
     ``include_quick`` and never ranked; rows with a quality flag stay unranked unless ``include_flagged``.
+    :func:`board_from_store` gives the same rows from the store's per-configuration summaries.
     """
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault(tuple(r.get(k) for k in ROW_KEY), []).append(r)
     runs = runs or {}
     rows = [_row(group, runs, pool) for group in groups.values()]
+    return _rank(rows, include_quick, include_flagged, max_int8_drop, best_setting)
+
+
+def board_from_store(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = (), pool: bool = True,
+                     include_quick: bool = False, include_flagged: bool = False,
+                     max_int8_drop: float = quality_guards.MAX_INT8_DROP_DB, best_setting: bool = False,
+                     ) -> list[dict[str, Any]]:
+    """:func:`board_rows` of the stored results, read from the per-configuration summaries the store
+    keeps (:mod:`edgebench.board_pools`): a few hundred rows instead of every raw timing, so a board
+    of 100,000 results takes as long as one of 1,000. ``where`` may name only columns of the row key
+    (``device IN (?)``...). A store that cannot bring its summaries up to date (read-only, locked)
+    is ranked from its raw results, as before.
+    """
+    from . import board_pools
+
+    options = (include_quick, include_flagged, max_int8_drop, best_setting)
+    try:
+        board_pools.refresh(db)
+        pools = board_pools.load(db, where, params)
+    except sqlite3.OperationalError:
+        return board_rows(load_results(db, where, params), load_runs(db), pool, *options)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in pools:
+        groups.setdefault(p["group_key"], []).append(p)
+    # board_rows meets its rows in the order of their first result: ties keep that order
+    ordered = sorted(groups.values(), key=lambda ps: min(p["first_id"] for p in ps))
+    tops = [max(ps, key=lambda p: p["latest_id"]) for ps in ordered]
+    # the newest result each row leaves out: its identity says why (only pools that differ exist)
+    others = [max((p for p in ps if p is not top), key=lambda p: p["latest_id"], default=None)
+              for ps, top in zip(ordered, tops)]
+    runs = load_runs(db, [p["latest"]["run_id"] for p in (*tops, *others) if p is not None])
+    full: dict[int, dict[str, Any]] = {}
+    if not pool:  # the latest result alone: its own raw timings, for the rows of the board only
+        ids = [p["latest_id"] for p in tops]
+        full = {r["id"]: r for chunk in _chunks(ids) for r in iter_results(db, f"id IN ({_marks(chunk)})", chunk)}
+    rows = []
+    for ps, top, other in zip(ordered, tops, others):
+        latest = top["latest"]
+        ident = identity(latest, runs.get(latest["run_id"]))
+        n_results = sum(p["n"] for p in ps)
+        if pool:
+            summary, n_others, reason = top["summary"], n_results - top["n"], None
+            if other is not None:
+                reason = "; ".join(identity_diff(identity(other["latest"], runs.get(other["latest"]["run_id"])),
+                                                 ident))
+        else:
+            acc = Pool()
+            acc.add(full[top["latest_id"]])
+            summary, n_others, reason = acc.summary(), n_results - 1, None
+        rows.append(_make_row(latest, ident, summary, n_results, n_others, reason))
+    return _rank(rows, *options)
+
+
+def _rank(rows: list[dict[str, Any]], include_quick: bool, include_flagged: bool, max_int8_drop: float,
+          best_setting: bool) -> list[dict[str, Any]]:
+    """Quality guards, flags, sections and ranks of built rows (in the order of their first result)."""
     quality_guards.apply(rows, max_int8_drop)
     for row in rows:
         row["flag"], row["hint"] = _flag(row["warning_details"])
@@ -164,6 +242,86 @@ def _section_order(row: dict[str, Any]) -> tuple:
     return (row["device"], bool(row["quick"]), -(h * w), row.get("scale") or 0, row["section"])
 
 
+class PoolSummary:
+    """What a board row keeps of the results it pools: their ids, the pooled timings' order statistics
+    (:func:`edgebench.stats.order_stats`), each result's median, the median peak memory and the merged
+    warnings. Built by :class:`Pool`, or read back from the store (:mod:`edgebench.board_pools`)."""
+
+    __slots__ = ("ids", "no_timings", "order", "medians", "mem_median", "by_code")
+
+    def __init__(self, ids: list[int], no_timings: int, order: tuple[Any, int, Any, Any] | None,
+                 medians: list[Any], mem_median: Any, by_code: dict[str, dict[str, Any]]) -> None:
+        self.ids, self.no_timings, self.order, self.medians = ids, no_timings, order, medians
+        self.mem_median, self.by_code = mem_median, by_code
+
+    def pooled(self, latest: dict[str, Any]) -> dict[str, Any]:
+        """:func:`edgebench.stats.pool` of the members, or the latest's stored summary when one has no raw timings."""
+        if not self.no_timings and self.order is not None:
+            return stats.pool_figures(*self.order, self.medians)
+        return {"median_ms": latest.get("median_ms"), "ci_low_ms": latest.get("ci_low_ms"),
+                "ci_high_ms": latest.get("ci_high_ms"), "n_runs": latest.get("n_runs"), "n_pooled": 1,
+                "run_medians": [latest["median_ms"]] if latest.get("median_ms") is not None else [],
+                "run_cv": 0.0}
+
+    def warnings(self, pooled: dict[str, Any]) -> list[dict[str, Any]]:
+        """Stored warnings of the pooled results plus drift and run-spread, one entry per code (consumes by_code)."""
+        by_code = self.by_code
+        spread = stats.run_spread(pooled)
+        if spread:
+            by_code[spread.code] = {**spread.to_dict(), "count": 1}
+        for entry in by_code.values():
+            entry["of"] = len(self.ids)
+        order = {code: i for i, code in enumerate(FLAGGED + UNSTABLE + CAUTION)}
+        return sorted(by_code.values(), key=lambda w: order.get(w["code"], len(order)))
+
+
+class Pool:
+    """Pools results of one row and identity, added in id order (a :func:`load_results` dict each).
+
+    The in-memory board and the store's summaries both pool with this, so they agree to the last bit:
+    the timings are sorted once they are all in (a stable sort of the concatenation, as stats.pool does).
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.values: list[Any] = []  # every raw timing of the members, sorted when `_sorted`
+        self.medians: list[Any] = []
+        self.mems: list[Any] = []
+        self.by_code: dict[str, dict[str, Any]] = {}
+        self.no_timings = 0  # members without raw timings: the row then shows the latest's stored summary
+        self._sorted = True
+
+    def add(self, member: dict[str, Any]) -> None:
+        self.ids.append(member["id"])
+        timings = member.get("timings")
+        if timings:
+            self.values.extend(timings)
+            self._sorted = False
+            self.medians.append(statistics.median(timings))
+        else:
+            self.no_timings += 1
+        if member.get("mem_peak_bytes") is not None:
+            self.mems.append(member["mem_peak_bytes"])
+        found = list(member.get("warnings") or [])
+        slow = stats.drift(timings) if timings else None
+        if slow:
+            found.append(slow.to_dict())
+        for w in found:  # later results overwrite the message: the newest wording wins
+            entry = self.by_code.setdefault(w["code"], {"count": 0})
+            entry.update(w, count=entry["count"] + 1)
+
+    def sorted_values(self) -> list[Any]:
+        if not self._sorted:
+            self.values.sort()
+            self._sorted = True
+        return self.values
+
+    def summary(self) -> PoolSummary:
+        order = stats.order_stats(self.sorted_values()) if self.values and not self.no_timings else None
+        return PoolSummary(self.ids, self.no_timings, order, self.medians,
+                           statistics.median(self.mems) if self.mems else None, self.by_code)
+
+
 def _row(group: list[dict[str, Any]], runs: dict[int, dict[str, Any]], pool: bool) -> dict[str, Any]:
     latest = group[-1]
     ident = identity(latest, runs.get(latest["run_id"]))
@@ -173,60 +331,42 @@ def _row(group: list[dict[str, Any]], runs: dict[int, dict[str, Any]], pool: boo
         for r in reversed(group[:-1]):
             (members if pool and _identity_key(r, runs) == key else others).append(r)
         members.reverse()
+    acc = Pool()
+    for m in members:
+        acc.add(m)
+    reason = None
+    if others and pool:
+        reason = "; ".join(identity_diff(identity(others[0], runs.get(others[0]["run_id"])), ident))
+    return _make_row(latest, ident, acc.summary(), len(group), len(others), reason)
+
+
+def _make_row(latest: dict[str, Any], ident: dict[str, Any], summary: PoolSummary, n_results: int,
+              n_others: int, reason: str | None) -> dict[str, Any]:
+    """The board row of a configuration from its latest result and the summary of the results it pools."""
     row: dict[str, Any] = {k: latest[k] for k in KEY}
     row.update(scale=latest.get("scale"), quick=bool(latest.get("quick")), affinity=latest.get("affinity") or None,
                input_h=latest.get("input_h"), input_w=latest.get("input_w"), dataset=latest.get("dataset"),
                n_images=latest.get("n_images"), baseline_psnr=latest.get("baseline_psnr"))
-    if all(m.get("timings") for m in members):
-        pooled = stats.pool([m["timings"] for m in members])
-    else:  # a result without raw timings: use its stored summary
-        pooled = {"median_ms": latest.get("median_ms"), "ci_low_ms": latest.get("ci_low_ms"),
-                  "ci_high_ms": latest.get("ci_high_ms"), "n_runs": latest.get("n_runs"), "n_pooled": 1,
-                  "run_medians": [latest["median_ms"]] if latest.get("median_ms") is not None else [],
-                  "run_cv": 0.0}
-    mems = [m["mem_peak_bytes"] for m in members if m.get("mem_peak_bytes") is not None]
-    details = _warnings(members, pooled)
+    pooled = summary.pooled(latest)
+    details = summary.warnings(pooled)
     row.update(
         psnr=latest.get("psnr"), psnr_y=latest.get("psnr_y"), ssim=latest.get("ssim"),
         delta_int8_db=None, psnr_drop=None,  # set against the fp32 row by quality_guards
         median_ms=pooled["median_ms"], ci_low_ms=pooled["ci_low_ms"], ci_high_ms=pooled["ci_high_ms"],
-        mem_peak_mb=statistics.median(mems) / 2**20 if mems else None,
+        mem_peak_mb=summary.mem_median / 2**20 if summary.mem_median is not None else None,
         params=latest.get("params"),
         artifact_kb=(latest["artifact_size"] / 1024) if latest.get("artifact_size") else None,
-        score=mai_score(latest.get("psnr"), pooled["median_ms"]), n_results=len(group),
+        score=mai_score(latest.get("psnr"), pooled["median_ms"]), n_results=n_results,
         n_pooled=pooled["n_pooled"], n_runs=pooled["n_runs"], run_cv=pooled["run_cv"],
         run_median_min_ms=min(pooled["run_medians"], default=None),
         run_median_max_ms=max(pooled["run_medians"], default=None),
         input=ident["input"], threads=latest.get("threads"), runtime=ident["runtime"],
         warnings=[w["code"] for w in details], warning_details=details,
-        result_id=latest["id"], run_id=latest["run_id"], pooled_result_ids=[m["id"] for m in members],
-        not_pooled=len(others), not_pooled_reason=None,
+        result_id=latest["id"], run_id=latest["run_id"], pooled_result_ids=list(summary.ids),
+        not_pooled=n_others, not_pooled_reason=reason,
     )
-    if others and pool:
-        diff = identity_diff(identity(others[0], runs.get(others[0]["run_id"])), ident)
-        row["not_pooled_reason"] = "; ".join(diff)
     row["section"], row["setting"] = ranking.section_of(row), ranking.setting_of(row)
     return row
-
-
-def _warnings(members: list[dict[str, Any]], pooled: dict[str, Any]) -> list[dict[str, Any]]:
-    """Stored warnings of the pooled results plus drift and run-spread, one entry per code."""
-    by_code: dict[str, dict[str, Any]] = {}
-    for m in members:
-        found = list(m.get("warnings") or [])
-        slow = stats.drift(m["timings"]) if m.get("timings") else None
-        if slow:
-            found.append(slow.to_dict())
-        for w in found:  # later results overwrite the message: the newest wording wins
-            entry = by_code.setdefault(w["code"], {"count": 0})
-            entry.update(w, count=entry["count"] + 1)
-    spread = stats.run_spread(pooled)
-    if spread:
-        by_code[spread.code] = {**spread.to_dict(), "count": 1}
-    for entry in by_code.values():
-        entry["of"] = len(members)
-    order = {code: i for i, code in enumerate(FLAGGED + UNSTABLE + CAUTION)}
-    return sorted(by_code.values(), key=lambda w: order.get(w["code"], len(order)))
 
 
 def _flag(details: list[dict[str, Any]]) -> tuple[str, str]:

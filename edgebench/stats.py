@@ -195,11 +195,22 @@ def pool(groups: Sequence[Sequence[float]]) -> dict[str, Any]:
         raise ValueError("nothing to pool")
     values = [v for g in groups for v in g]
     values.sort()
-    lo, hi = median_ci(values)
-    run_medians = sorted(statistics.median(g) for g in groups)
-    out: dict[str, Any] = {"median_ms": statistics.median(values), "n_runs": len(values),
-                           "n_pooled": len(groups), "run_medians": run_medians, "run_cv": 0.0}
-    if len(groups) > 1:
+    return pool_figures(*order_stats(values), [statistics.median(g) for g in groups])
+
+
+def order_stats(sorted_values: Sequence[float]) -> tuple[Any, int, Any, Any]:
+    """Median, count and 95 % interval of the median of sorted timings: all :func:`pool` needs of the
+    raw timings themselves, so a store can keep these per configuration instead of re-reading them."""
+    lo, hi = median_ci(sorted_values)
+    return statistics.median(sorted_values), len(sorted_values), lo, hi
+
+
+def pool_figures(median: Any, n_runs: int, lo: Any, hi: Any, medians: Sequence[float]) -> dict[str, Any]:
+    """:func:`pool`'s result from the pooled timings' :func:`order_stats` and each result's median."""
+    run_medians = sorted(medians)
+    out: dict[str, Any] = {"median_ms": median, "n_runs": n_runs,
+                           "n_pooled": len(run_medians), "run_medians": run_medians, "run_cv": 0.0}
+    if len(run_medians) > 1:
         run_lo, run_hi = median_ci(run_medians)
         lo, hi = min(lo, run_lo), max(hi, run_hi)
         mean = statistics.fmean(run_medians)

@@ -131,6 +131,53 @@ def m003_settings_and_conditions(db: sqlite3.Connection) -> None:
             db.execute("UPDATE results SET quick = 1 WHERE id = ?", [rid])
 
 
+@migration
+def m004_board_pools(db: sqlite3.Connection) -> None:
+    # Per-configuration summaries (edgebench.board_pools): a board of 100,000 results reads a few
+    # hundred rows instead of every raw timing. Columns without a type keep figures as stored (an int
+    # median stays an int). Triggers note every change to results in board_dirty, whoever makes it;
+    # add_result and every board fold those notes in.
+    row_key = ("device", "model", "backend", "delegate", "precision", "input_h", "input_w", "scale", "quick",
+               "threads", "affinity")  # leaderboard.ROW_KEY when this shipped
+    # what a pool is made of: an update of one of these columns rebuilds the configuration's summary
+    pool_inputs = ("id", "run_id", *row_key, "timings", "warnings", "mem_peak_bytes", "runtime", "artifact_sha")
+    cols = ", ".join(row_key)
+    db.execute(
+        f"""CREATE TABLE board_pools (
+            id INTEGER PRIMARY KEY,
+            group_key TEXT NOT NULL,      -- the board row: its ROW_KEY values as text
+            ident TEXT NOT NULL,          -- what must match to pool: runtime, version, artifact, device identity
+            {cols},                       -- the row key's values, for --device/--model/--backend filters
+            n INTEGER NOT NULL,           -- results pooled
+            first_id INTEGER NOT NULL,
+            latest_id INTEGER NOT NULL,
+            result_ids NOT NULL,          -- their ids, in order (board_pools._pack)
+            no_timings INTEGER NOT NULL,  -- how many have no raw timings (the row then shows the latest's summary)
+            median_all, n_values INTEGER, low_all, high_all,  -- order statistics of every pooled timing
+            run_medians NOT NULL,         -- each result's median (board_pools._pack)
+            mem_median,                   -- median peak memory (bytes)
+            warnings TEXT NOT NULL,       -- JSON: code -> merged warning with its count
+            UNIQUE (group_key, ident)
+        )"""
+    )
+    db.execute("CREATE INDEX board_pools_config ON board_pools(device, model, backend, delegate, precision)")
+    # the pooled timings, sorted, and peak memories (board_pools._pack): read only to add a result
+    db.execute("CREATE TABLE board_pool_values (pool_id INTEGER PRIMARY KEY, timings, mems)")
+    db.execute(f"CREATE TABLE board_dirty (id INTEGER PRIMARY KEY, result_id INTEGER, {cols})")
+    new, old = (", ".join(f"{row}.{c}" for c in row_key) for row in ("NEW", "OLD"))
+    mark = f"INSERT INTO board_dirty (result_id, {cols}) VALUES"
+    db.execute(f"CREATE TRIGGER board_results_insert AFTER INSERT ON results BEGIN {mark} (NEW.id, {new}); END")
+    db.execute(f"CREATE TRIGGER board_results_delete AFTER DELETE ON results BEGIN {mark} (NULL, {old}); END")
+    db.execute(f"""CREATE TRIGGER board_results_update AFTER UPDATE OF {', '.join(pool_inputs)} ON results
+                   BEGIN {mark} (NULL, {old}); {mark} (NULL, {new}); END""")
+    db.execute(f"""CREATE TRIGGER board_runs_update AFTER UPDATE OF id, device_info ON runs BEGIN
+                   INSERT INTO board_dirty (result_id, {cols})
+                   SELECT DISTINCT NULL, {cols} FROM results WHERE run_id IN (OLD.id, NEW.id); END""")
+    # every stored result still to summarise: Store.open builds the summaries once the schema is
+    # complete (a later change of what a summary holds: a migration that empties them and marks all again)
+    db.execute(f"INSERT INTO board_dirty (result_id, {cols}) SELECT DISTINCT NULL, {cols} FROM results")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -160,6 +207,17 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return applied
 
 
+def _summarise(db: sqlite3.Connection) -> None:
+    """Build the board summaries a migration asked for (m004 on a store of an earlier edgebench: ~10 s
+    per 100,000 results, once), rather than on the first board."""
+    from . import board_pools
+
+    try:
+        board_pools.refresh(db)
+    except Exception:  # noqa: BLE001  a store must open (to run, export...) even if one result cannot be
+        pass  # summarised: its note stays and the board reports the problem
+
+
 def default_db_path() -> Path:
     env = os.environ.get("EDGEBENCH_DB")
     if env:
@@ -184,7 +242,8 @@ class Store:
             db = sqlite3.connect(str(path), timeout=30)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA foreign_keys = ON")
-            migrate(db)
+            if migrate(db):
+                _summarise(db)
         except sqlite3.DatabaseError as exc:
             raise EdgebenchError(f"results database {path} cannot be opened: {exc}") from None
         return cls(db, path)
@@ -225,7 +284,18 @@ class Store:
                 f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [_encode(row[c]) for c in cols],
             )
-        return int(cur.lastrowid)
+            result_id = int(cur.lastrowid)
+            self._pool(result_id)
+        return result_id
+
+    def _pool(self, result_id: int) -> None:
+        """Fold a new result into its configuration's board summary, in the insert's transaction."""
+        from . import board_pools
+
+        try:
+            board_pools.refresh(self.db, result_id)
+        except Exception:  # noqa: BLE001  never lose a measurement over a summary: its dirty mark stays,
+            pass  # and the next board folds it in (and reports there what went wrong)
 
     def results(self, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         sql = "SELECT * FROM results" + (f" WHERE {where}" if where else "") + " ORDER BY id"
