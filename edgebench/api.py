@@ -200,6 +200,23 @@ class NativeJob:
     # the hex core mask to pin the tool to (a --affinity sweep, or the profile's, resolved against the
     # device's cores); None: not pinned
     affinity: str | None = None
+    # what the device's Python can run (an edgebench.device_python.PythonProbe), probed on the first
+    # call and kept for the session; None where edgebench cannot tell (then assume the runner works)
+    device_python: "Callable[[], Any] | None" = None
+    # exports the job's model and precision with another Backend object (a variant of this backend,
+    # e.g. a fixed input size a native tool needs) through the artifact cache
+    export_variant: "Callable[[Backend], Artifact] | None" = None
+
+    @property
+    def profile(self) -> Any:
+        """The device profile this job runs on (None for a transport without one)."""
+        return getattr(self.transport, "profile", None)
+
+    def runner_can_import(self, module: str) -> bool:
+        """Whether edgebench's Python runner can run a backend needing ``module`` on this device."""
+        if self.device_python is None:
+            return True
+        return bool(self.device_python().can_import(module))
 
 
 @dataclass

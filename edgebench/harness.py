@@ -144,6 +144,7 @@ class Harness:
         self._low_res: dict[int, list[np.ndarray]] = {}
         self._baseline: dict[int, float] = {}
         self._masks: dict[str, str] = {}
+        self._python: Any = None  # the device's Python, probed when a native-capable backend first asks
         self._tmp: tempfile.TemporaryDirectory[str] | None = None  # made when first needed, removed by run()
 
     @property
@@ -249,9 +250,10 @@ class Harness:
             self._quality_set(job.model.scale)
             inputs = self._low_res[job.model.scale]
         before = self._conditions()
-        native = job.backend.measure_native(NativeJob(self.transport, artifact, job.delegate, self.threads_for(job),
-                                                      {"settings": asdict(self.settings)}, quality_inputs=inputs,
-                                                      affinity=self.affinity_for(job)))
+        native = job.backend.measure_native(NativeJob(
+            self.transport, artifact, job.delegate, self.threads_for(job), {"settings": asdict(self.settings)},
+            quality_inputs=inputs, affinity=self.affinity_for(job), device_python=self.device_python,
+            export_variant=lambda variant: self._variant(job, variant)))
         if native is not None:
             result = native
             quality = None
@@ -274,6 +276,23 @@ class Harness:
         self.store.add_result(self.run_id, row)
         self.reporter.done(job, row)
         return row
+
+    def device_python(self) -> Any:
+        """What the profile's Python can run on the device, probed once per run (see device_python)."""
+        if self._python is None:
+            from .device_python import probe
+            from .plugins import backends
+
+            modules = {b.runtime_module for b in backends.all().values() if b.runtime_module}
+            self._python = probe(self.transport, self.profile.python, modules)
+        return self._python
+
+    def _variant(self, job: Job, backend: Any) -> Artifact:
+        """The job's model and precision exported by a variant of its backend (a native tool's need)."""
+        self.reporter.phase(job, "export")
+        return self.cache.get(job.model, backend, job.precision,
+                              on_export=lambda: self.reporter.phase(job, "exporting for the native tool"),
+                              on_corrupt=lambda message: self._note(job, message))
 
     def _note(self, job: Job, text: str) -> None:
         """A line the user should read (a corrupt cache entry re-exported); reporters without ``note`` skip it."""
@@ -417,12 +436,13 @@ class Harness:
             peak = (after["VmHWM"] - base["VmHWM"]) * 1024
         elif "peak_bytes" in memory:  # native tools report their own figure
             peak = memory["peak_bytes"]
+        used = result.get("artifact") or {}  # a native tool ran a variant export (e.g. a fixed input size)
         row: dict[str, Any] = {
             "device": self.profile.name, "model": job.model.name, "backend": job.backend.name,
             # the delegate the output proves ran (a native tool can substitute another)
             "delegate": result.get("delegate", job.delegate), "precision": job.precision, "scale": job.model.scale,
-            "params": job.model.params, "artifact_size": artifact.size,
-            "artifact_sha": artifact.meta.get("sha256"), "input_h": self.settings.height,
+            "params": job.model.params, "artifact_size": used.get("size", artifact.size),
+            "artifact_sha": used.get("sha256", artifact.meta.get("sha256")), "input_h": self.settings.height,
             "input_w": self.settings.width, "threads": self.threads_for(job),
             "affinity": self.affinity_for(job), "quick": self.settings.smoke_test, "conditions": conditions,
             "init_ms": result.get("init_ms"), "timings": result["timings_ms"],
@@ -431,7 +451,8 @@ class Harness:
             "thermal": thermal, "runtime": result.get("runtime", {}),
             "environment": result.get("env", {}), "warnings": [w.to_dict() for w in warnings],
             "quality_on": result.get("quality_on", "device") if quality else None,
-            "extra": {k: v for k, v in result.items() if k in ("op_profile", "native", "quality_fallback")},
+            "extra": {k: v for k, v in result.items()
+                      if k in ("op_profile", "native", "quality_fallback", "artifact", "device_python")},
         }
         row.update({k: summary[k] for k in stats.SUMMARY_COLUMNS})
         if quality:

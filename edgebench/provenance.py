@@ -33,6 +33,7 @@ def provenance_warnings(result: dict[str, Any]) -> list[Warning_]:
     if result.get("quality_on") == "host-cpu":
         why = (result.get("quality_fallback") or "the tool cannot return outputs").rstrip(".")
         out.append(Warning_("quality-host-cpu", f"PSNR measured on this machine's CPU, not on the device ({why})",
+                                  result.get("quality_hint") or
                                   "use a benchmark_model with --input_layer_value_files and --output_filepath"))
     if not result.get("timings_ms") and result.get("summary"):
         out.append(Warning_("summary-only", f"the tool printed a summary of {result['summary']['n_runs']} runs, "

@@ -9,6 +9,7 @@ K1 = 0.01, K2 = 0.03, on Y, averaged over the image.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -111,3 +112,13 @@ def output_problem(outputs: list[np.ndarray]) -> str | None:
     if outputs and all(o.size and o.min() == o.max() for o in outputs):
         return "constant-output"
     return None
+
+
+def agreement(device: np.ndarray, cpu: np.ndarray) -> dict[str, Any]:
+    """How far a delegate's image is from the CPU kernels' image of the same artifact and input
+    (stored as ``runtime.cpu_agreement``: fp16 drift and broken kernels show here)."""
+    diff = np.abs(device.astype(np.int16) - cpu.astype(np.int16))
+    value = psnr(device, cpu)
+    return {"reference": "cpu", "images": 1, "max_abs_diff": int(diff.max()),
+            "mean_abs_diff": round(float(diff.mean()), 6), "differing_pixels": round(float((diff > 0).mean()), 6),
+            "psnr_db": None if math.isinf(value) else round(value, 4), "identical": bool(diff.max() == 0)}

@@ -154,7 +154,7 @@ def test_arm64_phone_measures_and_scores_through_the_double(workdir, tmp_path, m
 
     need("adb")
     rootfs = need_rootfs()
-    binary = _binary(tmp_path, monkeypatch, drift=2)
+    binary = _binary(tmp_path, monkeypatch, drift=2, interpreter="/usr/bin/python3")  # the arm64 userland's
     photos = tmp_path / "photos"  # one 96x128 crop: one 48x64 tile at x2, so few qemu start-ups
     photos.mkdir()
     crop = np.asarray(Image.open(Path(__file__).parents[1] / "edgebench" / "photos" / "chelsea.png").convert("RGB"))

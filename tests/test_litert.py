@@ -118,7 +118,9 @@ def test_android_without_benchmark_model_or_with_a_broken_one_is_a_clear_error(e
                                                                                monkeypatch):
     monkeypatch.delenv("EDGEBENCH_BENCHMARK_BINARY", raising=False)
     phone = edgebench_phone
-    with pytest.raises(AssertionError, match="measured with TFLite's benchmark_model: set options.benchmark_model"):
+    with pytest.raises(AssertionError, match="measured with TFLite's benchmark_model: point edgebench at benchmark_model with "
+                                             "--benchmark-binary, \\$EDGEBENCH_BENCHMARK_BINARY or the profile's "
+                                             "options.benchmark_model"):
         measure_one(SPEC, "tflite", "int8", device=phone, store=edgebench_store, quality=False)
     phone.options["benchmark_model"] = "/data/local/tmp/no-such-benchmark_model"
     with pytest.raises(AssertionError, match="benchmark_model /data/local/tmp/no-such-benchmark_model cannot be "
@@ -184,7 +186,8 @@ def test_benchmark_binary_option_reaches_the_phone(edgebench_phone, tmp_path, mo
         args = ("run", "--quick", "-d", "virtual-phone", "--devices-dir", str(devices), "-m", SPEC.name,
                 "-b", "tflite", "-p", "int8", "--no-quality")
         missing = invoke_cli(*args)  # no binary anywhere: skipped with the reason
-        assert "set options.benchmark_model in its profile or $EDGEBENCH_BENCHMARK_BINARY" in missing.output
+        assert ("--benchmark-binary, $EDGEBENCH_BENCHMARK_BINARY or the profile's options.benchmark_model"
+                in " ".join(missing.output.split()))
         broken = invoke_cli(*args, "--benchmark-binary", "/bin/true")  # pushed, run, prints no figure
     assert broken.exit_code != 0
     assert "Error: device 'virtual-phone': benchmark_model printed nothing" in broken.output

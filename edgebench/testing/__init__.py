@@ -32,6 +32,7 @@ __all__ = [
     "edgebench_board",
     "edgebench_env",
     "edgebench_phone",
+    "edgebench_stock_phone",
     "edgebench_register",
     "edgebench_store",
     "host_device",
@@ -271,6 +272,22 @@ def edgebench_phone(tmp_path: Path) -> Iterator[DeviceProfile]:
     protocol over TCP); its commands run on this host with this Python, under the phone's paths
     (``/data/local/tmp``). A private adb server is used and stopped afterwards. Skips without ``adb``.
     """
+    yield from _virtual_phone(tmp_path, python=True)
+
+
+@pytest.fixture
+def edgebench_stock_phone(tmp_path: Path) -> Iterator[DeviceProfile]:
+    """:func:`edgebench_phone` as a stock phone: no Python anywhere on its PATH.
+
+    ``python3`` there answers like Android's shell for a missing command (exit status 127), so
+    backends must measure through their native tools (benchmark_model, onnxruntime_perf_test,
+    executor_runner: the test doubles in this package, pushed like the real binaries, keep this
+    machine's interpreter in their first line). Its profile names ``python3``, as a real one would.
+    """
+    yield from _virtual_phone(tmp_path, python=False)
+
+
+def _virtual_phone(tmp_path: Path, python: bool) -> Iterator[DeviceProfile]:
     import shutil
     import socket
     import subprocess
@@ -283,10 +300,10 @@ def edgebench_phone(tmp_path: Path) -> Iterator[DeviceProfile]:
     with socket.socket() as sock:  # a free port for a private adb server, away from 5037
         sock.bind(("127.0.0.1", 0))
         server_port = sock.getsockname()[1]
-    with AdbEndpoint(tmp_path / "phone") as phone:
+    with AdbEndpoint(tmp_path / "phone", python=python) as phone:
         try:
-            yield DeviceProfile(name="virtual-phone", transport="adb", python=sys.executable, delegates=("cpu",),
-                                description="edgebench.testing virtual phone",
+            yield DeviceProfile(name="virtual-phone", transport="adb", python=sys.executable if python else "python3",
+                                delegates=("cpu",), description="edgebench.testing virtual phone",
                                 options={"serial": phone.serial, "server_port": server_port,
                                          "workdir": "/data/local/tmp"})
         finally:

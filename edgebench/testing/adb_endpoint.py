@@ -86,7 +86,8 @@ class AdbEndpoint:
 
     def __init__(self, root: str | os.PathLike[str], port: int = 0, host: str = "127.0.0.1",
                  props: Mapping[str, str] | None = None, rootfs: str | os.PathLike[str] | None = None,
-                 auth: bool = True, features: Sequence[str] = FEATURES):
+                 auth: bool = True, features: Sequence[str] = FEATURES, python: bool = True):
+        self.python = python  # False: a stock phone, where python3 is "inaccessible or not found"
         self.root = Path(root).resolve()
         if not re.fullmatch(r"[A-Za-z0-9_./-]+", str(self.root)):
             raise ValueError(f"endpoint root must be a plain path (it is spliced into commands): {self.root}")
@@ -226,6 +227,11 @@ class AdbEndpoint:
         dumpsys.chmod(0o755)
         self.set_android_state()
         self.set_cpus()
+        if not self.python:  # shadow the host's (or the rootfs') interpreters, as mksh reports a missing one
+            for name in ("python3", "python", "python3.11"):
+                shim = self.root / "system/bin" / name
+                shim.write_text('#!/bin/sh\necho "/system/bin/sh: ${0##*/}: inaccessible or not found" >&2\nexit 127\n')
+                shim.chmod(0o755)
 
     def set_cpus(self, clusters: list[tuple[int, int]] | None = None, governor: str = "schedutil") -> None:
         """Write /sys/devices/system/cpu as the phone's kernel shows it: ``clusters`` is a list of

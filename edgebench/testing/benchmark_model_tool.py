@@ -3,7 +3,7 @@
     binary = write_benchmark_model(tmp_path / "benchmark_model", generation="tf2.9",
                                    delegates={"gpu": "partial:5"}, drift=2)
 
-The file is a stand-alone Python script (``#!/usr/bin/env python3``) that a test passes to
+The file is a stand-alone Python script (its first line names this interpreter) that a test passes to
 edgebench as the ``benchmark_model`` binary to push; see :mod:`edgebench.testing.benchmark_model_double`
 for what each behaviour key does and which real tool generation each wording comes from.
 """
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,13 @@ def _check(behaviour: dict[str, Any]) -> None:
         raise ValueError(f"fail must be one of {FAILURES}, not {behaviour.get('fail')!r}")
 
 
-def write_benchmark_model(path: str | os.PathLike[str], **behaviour: Any) -> Path:
+def write_benchmark_model(path: str | os.PathLike[str], interpreter: str | None = None, **behaviour: Any) -> Path:
     """Write the double to ``path`` (mode 755) with ``behaviour`` baked in; returns the path.
 
     Keys: ``generation`` ("tf1.15", "tf2.4", "tf2.9", "tf2.18" [default], "litert"), ``delegates``
     (``{"nnapi": B, "gpu": B}``, B one of "full" [default], "partial:K", "fail-apply", "absent",
-    "prepare-fail"), ``drift`` (int, default 0) and ``fail`` (None, "crash", "cannot-open").
+    "prepare-fail"), ``drift`` (int, default 0) and ``fail`` (None, "crash", "cannot-open"). ``interpreter``:
+    the Python its first line names (default: this one).
     """
     _check(behaviour)
     source = Path(double.__file__).read_text(encoding="utf-8")
@@ -64,6 +66,9 @@ def write_benchmark_model(path: str | os.PathLike[str], **behaviour: Any) -> Pat
         raise RuntimeError("benchmark_model_double.py lost its BEHAVIOUR_JSON line")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if baked.startswith("#!"):  # this interpreter by path: a stock (virtual) phone has no python3 on its PATH;
+        # an arm64 userland names its own (``interpreter="/usr/bin/python3"``)
+        baked = f"#!{interpreter or sys.executable}\n" + baked.split("\n", 1)[1]
     target.write_text(baked, encoding="utf-8")
     target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
     return target

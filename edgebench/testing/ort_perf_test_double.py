@@ -38,9 +38,16 @@ Failure behaviour (the wording and where it comes from)
   wins over a missing provider) throws ``Failed to load model because protobuf parsing failed.``; a missing model
   file: ``open file <path> fail, errcode = 2 - No such file or directory`` (reconstructed).  Other session creation
   errors are printed as ORT's C++ exception text (the Python ``[ONNXRuntimeError] : N : CODE :`` prefix removed).
-* no ``-I``: the double cannot read ``test_data_set_*`` protobuf tensors, so it always answers as a tool that
-  found none: ``there is no test input data for input X and model Y`` then ``Run failed:failed to initialize.``
-  (the published 2020 wording, issue 4331).
+* no ``-I``: the inputs come from ``test_data_set_*/input_*.pb`` (TensorProto files, matched by name, else by
+  position) in the model path's folder, each set in turn per run; none there: ``there is no test input data for
+  input X and model Y`` then ``Run failed:failed to initialize.`` (the published 2020 wording, issue 4331).
+* ``DEBUG_NODE_IO = True`` (baked by the writer): a build with ``onnxruntime_DEBUG_NODE_INPUTS_OUTPUTS=1``.
+  With ``ORT_DEBUG_NODE_IO_DUMP_OUTPUT_DATA=1`` and ``ORT_DEBUG_NODE_IO_DUMP_DATA_DESTINATION=files`` each run
+  writes ``<ORT_DEBUG_NODE_IO_OUTPUT_DIR>/<tensor name, non-alphanumerics as _>.tensorproto`` for the graph's
+  outputs (the real build writes every node's outputs; this double sees only the graph's) and prints the
+  ``Output 0 Name:`` block; dumping every node to files without a name/op filter and without
+  ``ORT_DEBUG_NODE_IO_DUMPING_DATA_TO_FILES_FOR_ALL_NODES_IS_OK`` is refused with ORT's wording.  A release
+  build (False) ignores these variables, as the real one does.
 * ``FAIL = "alloc"`` (baked by the writer) or ``EDGEBENCH_DOUBLE_FAIL=alloc``: the warm-up run fails like a BFC
   arena exhaustion: ``Non-zero status code returned while running <Op> node. Name:'<name>' Status Message:
   .../bfc_arena.cc:376 ... Failed to allocate memory for requested buffer of size N`` (published, ORT #22702),
@@ -57,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 FAIL = None  # baked by write_ort_perf_test ("alloc"); EDGEBENCH_DOUBLE_FAIL overrides it
+DEBUG_NODE_IO = False  # baked by write_ort_perf_test: a build with onnxruntime_DEBUG_NODE_INPUTS_OUTPUTS=1
 
 PROG = "onnxruntime_perf_test"
 # getopt string of the 1.20 command_args_parser.cc ("x:" takes a value, a bare letter is a switch)
@@ -248,46 +256,150 @@ def _ort_what(exc: BaseException) -> str:
     return re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*", "", str(exc))
 
 
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return result, pos
+
+
+def _fields(buf: bytes) -> Any:
+    """(field number, value) of a protobuf message: ints for varints, bytes for length-delimited fields."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            yield number, value
+        elif wire == 1:
+            yield number, buf[pos:pos + 8]
+            pos += 8
+        elif wire == 5:
+            yield number, buf[pos:pos + 4]
+            pos += 4
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            yield number, buf[pos:pos + size]
+            pos += size
+        else:
+            return
+
+
 def _first_node(model: Path) -> tuple[str, str]:
     """(op_type, name) of the model's first node, read off the protobuf (ModelProto.graph=7, GraphProto.node=1,
     NodeProto.name=3, op_type=4); ("Conv", "") when the file cannot be walked."""
-
-    def fields(buf: bytes) -> Any:
-        pos = 0
-        while pos < len(buf):
-            key, pos = varint(buf, pos)
-            number, wire = key >> 3, key & 7
-            if wire == 0:
-                _, pos = varint(buf, pos)
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            elif wire == 2:
-                size, pos = varint(buf, pos)
-                yield number, buf[pos:pos + size]
-                pos += size
-            else:
-                return
-
-    def varint(buf: bytes, pos: int) -> tuple[int, int]:
-        shift = result = 0
-        while True:
-            byte = buf[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return result, pos
-
     try:
         data = model.read_bytes()
-        graph = next(value for number, value in fields(data) if number == 7)
-        node = next(value for number, value in fields(graph) if number == 1)
-        parts = {number: value.decode("utf-8", "replace") for number, value in fields(node) if number in (3, 4)}
+        graph = next(value for number, value in _fields(data) if number == 7)
+        node = next(value for number, value in _fields(graph) if number == 1)
+        parts = {number: value.decode("utf-8", "replace") for number, value in _fields(node) if number in (3, 4)}
         return parts.get(4, "Conv"), parts.get(3, "")
     except Exception:  # a walk that fails only costs the realism of one error line
         return "Conv", ""
+
+
+# TensorProto.DataType -> numpy dtype name (the types an SR model's inputs and outputs use)
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
+
+
+def _read_tensor(path: Path) -> tuple[str, Any]:
+    """(name, array) of a TensorProto file (dims=1, data_type=2, float_data=4, name=8, raw_data=9)."""
+    import numpy as np
+
+    dims: list[int] = []
+    name, kind, raw, floats = "", 1, None, b""
+    for number, value in _fields(path.read_bytes()):
+        if number == 1:
+            if isinstance(value, bytes):  # packed dims
+                pos = 0
+                while pos < len(value):
+                    dim, pos = _varint(value, pos)
+                    dims.append(dim)
+            else:
+                dims.append(value)
+        elif number == 2:
+            kind = value
+        elif number == 4:
+            floats += value
+        elif number == 8:
+            name = value.decode("utf-8")
+        elif number == 9:
+            raw = value
+    dtype = np.dtype(_DTYPES.get(kind, "float32"))
+    data = np.frombuffer(raw, dtype) if raw is not None else np.frombuffer(floats, np.float32).astype(dtype)
+    return name, data.reshape(dims).copy()
+
+
+def _tensor_bytes(name: str, array: Any) -> bytes:
+    """A TensorProto (dims, data_type, name, raw_data) as ORT's TensorToTensorProto writes one."""
+    import numpy as np
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte = value & 0x7F
+            value >>= 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    array = np.ascontiguousarray(array)
+    kind = next(k for k, v in _DTYPES.items() if v == array.dtype.name)
+    out = b"".join(varint(1 << 3) + varint(int(d)) for d in array.shape) + varint(2 << 3) + varint(kind)
+    return out + field(8, name.encode("utf-8")) + field(9, array.tobytes())
+
+
+def _test_data(model: Path, session: Any) -> list[dict[str, Any]]:
+    """The feeds of every test_data_set_* next to the model (input_N.pb matched by name, else by position)."""
+    names = [i.name for i in session.get_inputs()]
+    sets = []
+    for folder in sorted(model.parent.glob("test_data_set_*")):  # the path's folder, as the tool joins it
+        feeds: dict[str, Any] = {}
+        for position, path in enumerate(sorted(folder.glob("input_*.pb"))):
+            name, array = _read_tensor(path)
+            feeds[name if name in names else names[min(position, len(names) - 1)]] = array
+        if feeds:
+            sets.append(feeds)
+    return sets
+
+
+def _dump_outputs(session: Any, outputs: list[Any]) -> None:
+    """A debug-node-IO build's dump of the graph's outputs (only those: this double does not see inner nodes)."""
+    import re
+
+    env = os.environ
+    if env.get("ORT_DEBUG_NODE_IO_DUMP_OUTPUT_DATA", "0") in ("", "0"):
+        return
+    if env.get("ORT_DEBUG_NODE_IO_DUMP_DATA_DESTINATION", "stdout") != "files":
+        return
+    folder = Path(env.get("ORT_DEBUG_NODE_IO_OUTPUT_DIR", ""))
+    for meta, value in zip(session.get_outputs(), outputs):
+        _out(f"-----------\nOutput 0 Name: {meta.name}\n\n")
+        (folder / (re.sub(r"[^A-Za-z0-9]", "_", meta.name) + ".tensorproto")).write_bytes(_tensor_bytes(meta.name, value))
+
+
+def _check_dump_settings() -> str | None:
+    """NodeDumpOptionsFromEnvironmentVariables' refusal to dump every node to files without confirmation."""
+    env = os.environ
+    wants = any(env.get(k, "0") not in ("", "0") for k in ("ORT_DEBUG_NODE_IO_DUMP_INPUT_DATA",
+                                                              "ORT_DEBUG_NODE_IO_DUMP_OUTPUT_DATA"))
+    unfiltered = not env.get("ORT_DEBUG_NODE_IO_NAME_FILTER") and not env.get("ORT_DEBUG_NODE_IO_OP_TYPE_FILTER")
+    confirmed = env.get("ORT_DEBUG_NODE_IO_DUMPING_DATA_TO_FILES_FOR_ALL_NODES_IS_OK", "0") not in ("", "0")
+    if wants and unfiltered and env.get("ORT_DEBUG_NODE_IO_DUMP_DATA_DESTINATION") == "files" and not confirmed:
+        return (f"{SRC}/core/framework/debug_node_inputs_outputs_utils.cc:427 const onnxruntime::utils::"
+                f"NodeDumpOptions& onnxruntime::utils::NodeDumpOptionsFromEnvironmentVariables() The current "
+                f"environment variable configuration will dump node input or output data to files for every node. "
+                f"This may cause a lot of files to be generated. Set the environment variable "
+                f"ORT_DEBUG_NODE_IO_DUMPING_DATA_TO_FILES_FOR_ALL_NODES_IS_OK to confirm this is what you want.")
+    return None
 
 
 def _inputs(session: Any, free_dims: dict[str, int], seed: int) -> dict[str, Any]:
@@ -386,12 +498,19 @@ def run(config: dict[str, Any]) -> int:
         return _load_failure(exc)
     session_seconds = time.perf_counter() - started
 
-    if not config["generate"]:  # this double reads no test_data_set_* directory: no inputs, like a bare model dir
-        first = session.get_inputs()[0].name if session.get_inputs() else ""
-        _out(f"there is no test input data for input {first} and model {model.resolve().parent.name}\n"
-             f"Run failed:failed to initialize.\n")
+    if config["generate"]:
+        cases = [_inputs(session, config["free_dims"], config["seed"])]
+    else:  # the onnx_test_runner layout: test_data_set_*/input_*.pb next to the model
+        cases = _test_data(model, session)
+        if not cases:
+            first = session.get_inputs()[0].name if session.get_inputs() else ""
+            _out(f"there is no test input data for input {first} and model {model.parent.name}\n"
+                 f"Run failed:failed to initialize.\n")
+            return 255
+    feeds = cases[0]
+    if DEBUG_NODE_IO and (refusal := _check_dump_settings()):
+        _err(refusal + "\n\n")
         return 255
-    feeds = _inputs(session, config["free_dims"], config["seed"])
 
     # warm-up: the "First inference" (truncated to whole ms, duration_cast<milliseconds>)
     first_started = time.perf_counter()
@@ -401,11 +520,13 @@ def run(config: dict[str, Any]) -> int:
              f"Failed to allocate memory for requested buffer of size {1 << 40}\n\n")
         return 255
     try:
-        session.run(None, feeds)
+        outputs = session.run(None, feeds)
     except Exception as exc:
         _err(_ort_what(exc).rstrip("\n") + "\n\n")
         return 255
     first_ms = int((time.perf_counter() - first_started) * 1000)
+    if DEBUG_NODE_IO:
+        _dump_outputs(session, outputs)
 
     costs: list[float] = []
     cpu_started, loop_started = _cpu_seconds(), time.perf_counter()
@@ -414,13 +535,16 @@ def run(config: dict[str, Any]) -> int:
             break
         if config["mode"] == "duration" and time.perf_counter() - loop_started >= config["seconds"]:
             break
+        feeds = cases[len(costs) % len(cases)]  # the test cases in turn, as the tool's runs take them
         run_started = time.perf_counter()
         try:
-            session.run(None, feeds)
+            outputs = session.run(None, feeds)
         except Exception as exc:
             _err(_ort_what(exc).rstrip("\n") + "\n\n")
             return 255
         costs.append(time.perf_counter() - run_started)
+        if DEBUG_NODE_IO:  # outside the timed region: the real dump's cost is inside it, a known difference
+            _dump_outputs(session, outputs)
         if config["verbose"]:
             _out(f"iteration:{len(costs)},time_cost:{_g(costs[-1])}\n")
     run_seconds = time.perf_counter() - loop_started

@@ -1,7 +1,10 @@
 """PyTorch Mobile backends for edgebench.
 
 * ``executorch``: torch.export -> ExecuTorch ``.pte`` with the XNNPACK delegate; int8 by PT2E static
-  quantization (XNNPACK quantizer, calibrated on real photos). The live PyTorch Mobile path.
+  quantization (XNNPACK quantizer, calibrated on real photos). The live PyTorch Mobile path. On a
+  device whose Python cannot run the runner (a stock phone) it measures with ExecuTorch's native
+  ``executor_runner`` (:mod:`.native`): ``--executor-runner``, ``$EDGEBENCH_EXECUTOR_RUNNER`` or the
+  profile's ``options.executor_runner``.
 * ``pytorch-mobile``: the TorchScript lite-interpreter ``.ptl`` that PyTorch Mobile apps load; int8
   by FX graph mode quantization for qnnpack. Deprecated upstream, kept for comparison.
 
@@ -13,8 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgebench import Backend, ModelSpec, hookimpl
+from edgebench import Backend, ModelSpec, NativeJob, hookimpl
 from edgebench.errors import BackendUnavailable
+from edgebench.native_tools import NativeTool
+
+# the native tool for devices without a usable Python
+TOOL = NativeTool(
+    "executor_runner", "--executor-runner", "EDGEBENCH_EXECUTOR_RUNNER", "executor_runner",
+    "ExecuTorch's executor_runner built for arm64-v8a with XNNPACK and -DEXECUTORCH_ENABLE_LOGGING=ON, "
+    "see docs/backends.md")
 
 HERE = Path(__file__).parent
 INSTALL = "pip install 'edgebench[executorch]'"
@@ -59,6 +69,35 @@ class ExecuTorchBackend(Backend):
     def adapter_path(self) -> Path:
         return HERE / "adapter_executorch.py"
 
+    def measure_native(self, job: NativeJob) -> dict[str, Any] | None:
+        profile = job.profile
+        if profile is None or profile.transport == "local" or job.runner_can_import(self.runtime_module):
+            return None  # edgebench's Python runner measures
+        from .native import run_executor_runner
+
+        binary = TOOL.locate(profile)
+        if not binary:
+            raise TOOL.missing(profile.name, f"has no Python that can run executorch "
+                                             f"({job.device_python().why_not(self.runtime_module)})")
+        return run_executor_runner(job, str(binary), job.settings.get("settings", {}), profile, FixedSizeExecuTorch)
+
+
+class FixedSizeExecuTorch(ExecuTorchBackend):
+    """The same export for one input size (released executor_runners cannot resize a dynamic input)."""
+
+    def __init__(self, height: int, width: int):
+        self.size = (int(height), int(width))
+        self.plugin = "executorch"
+
+    def cache_key(self) -> str:
+        return f"{super().cache_key()}-fixed{self.size[0]}x{self.size[1]}"
+
+    def export(self, module: Any, spec: ModelSpec, precision: str, calibration: Sequence[Any],
+               path: Path) -> dict[str, Any]:
+        from .export import export_pte
+
+        return export_pte(module, spec, precision, calibration, path, fixed=self.size)
+
 
 class PyTorchMobileBackend(Backend):
     name = "pytorch-mobile"
@@ -90,3 +129,11 @@ class PyTorchMobileBackend(Backend):
 def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
     register(ExecuTorchBackend())
     register(PyTorchMobileBackend())
+
+
+@hookimpl
+def edgebench_register_commands(cli):  # type: ignore[no-untyped-def]
+    """Add ``--executor-runner PATH`` to ``edgebench run`` (the binary pushed to devices without Python)."""
+    from edgebench.native_tools import add_run_option
+
+    add_run_option(cli, TOOL, "executor_runner")

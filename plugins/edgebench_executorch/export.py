@@ -95,12 +95,14 @@ def _dynamic_shapes() -> tuple[dict[int, Any], ...]:
     return ({2: h, 3: w},)
 
 
-def _torch_export(module: Any, spec: ModelSpec, what: str) -> Any:
+def _torch_export(module: Any, spec: ModelSpec, what: str, fixed: tuple[int, int] | None = None) -> Any:
     import torch
 
     error: Exception | None = None
     with _quiet() as log:
         try:
+            if fixed is not None:  # one input size: what a native runner without --input_shapes can run
+                return torch.export.export(module, (torch.rand(1, 3, *fixed),), strict=False)
             return torch.export.export(module, _example(), dynamic_shapes=_dynamic_shapes(), strict=False)
         except Exception as exc:
             error = exc
@@ -181,19 +183,20 @@ def _op_name(target: Any) -> str:
     return str(name).replace("aten::", "aten.")
 
 
-def _smoke_run(path: Path, spec: ModelSpec, precision: str) -> None:
+def _smoke_run(path: Path, spec: ModelSpec, precision: str, size: tuple[int, int] = (16, 20)) -> None:
     """Load the program with the ExecuTorch runtime and run it once (a missing kernel fails here)."""
     import torch
     from executorch.runtime import Runtime
 
     failure: str | None = None
     error: Exception | None = None
+    h, w = size
     with _quiet() as log:
         try:
             method = Runtime.get().load_program(path).load_method("forward")
-            out = method.execute([torch.rand(1, 3, 16, 20).contiguous()])[0]
-            if tuple(out.shape) != (1, 3, 16 * spec.scale, 20 * spec.scale):
-                failure = f"output shape {tuple(out.shape)}, expected (1, 3, {16 * spec.scale}, {20 * spec.scale})"
+            out = method.execute([torch.rand(1, 3, h, w).contiguous()])[0]
+            if tuple(out.shape) != (1, 3, h * spec.scale, w * spec.scale):
+                failure = f"output shape {tuple(out.shape)}, expected (1, 3, {h * spec.scale}, {w * spec.scale})"
         except Exception as exc:
             error = exc
     if error is not None:
@@ -206,7 +209,9 @@ def _smoke_run(path: Path, spec: ModelSpec, precision: str) -> None:
 
 
 def export_pte(module: Any, spec: ModelSpec, precision: str, calibration: Sequence[np.ndarray],
-               path: Path) -> dict[str, Any]:
+               path: Path, fixed: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Lower ``module`` to a .pte: dynamic height/width up to :func:`max_side`, or one ``fixed`` (h, w)
+    (int8 is calibrated on the photos either way: the fixed size only applies to the lowered program)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
@@ -220,7 +225,11 @@ def export_pte(module: Any, spec: ModelSpec, precision: str, calibration: Sequen
                                  "activations (min-max observers)", calibration_images=len(calibration))
     else:
         raise ExportError(f"executorch backend has no precision {precision!r}")
-    program = _torch_export(graph, spec, precision)
+    if fixed is not None:
+        from edgebench.tiles import receptive_radius
+
+        meta.update(fixed_size=list(fixed), min_side=None, max_side=None, tile_margin=receptive_radius(module))
+    program = _torch_export(graph, spec, precision, fixed)
     error: Exception | None = None
     with _quiet() as log:
         try:
@@ -236,7 +245,7 @@ def export_pte(module: Any, spec: ModelSpec, precision: str, calibration: Sequen
         failure = _why(error, log)
         raise ExportError(f"cannot lower {spec.name!r} to ExecuTorch {precision} with XNNPACK: {failure}")
     Path(path).write_bytes(buffer)
-    _smoke_run(Path(path), spec, precision)
+    _smoke_run(Path(path), spec, precision, tuple(fixed) if fixed else (16, 20))
     meta.update(summary)
     return meta
 

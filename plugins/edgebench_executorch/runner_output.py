@@ -106,8 +106,10 @@ _CAUSES = [re.compile(p) for p in (
 _FATAL = re.compile(r"(?:^|\s)(?:\w+(?:Error|Exception)|Aborted|Segmentation fault|CANNOT LINK EXECUTABLE)\b"
                     r"|No such file or directory|: not found$|terminating due to uncaught exception")
 # error-level lines that a completed run also prints and that say nothing about a failure
+# (the threadpool's cpuinfo_utils.cpp probes files that many kernels lack: "Failed to open midr file ...")
 _NOISE = re.compile(r"ignoring error from set_output_data_ptr|Overriding output data pointer allocated by memory"
-                    r" plan|dtype: \d+ \| dim order|^\d+,$|^\]$")
+                    r" plan|dtype: \d+ \| dim order|^\d+,$|^\]$|Failed to open midr file|^Reading file /sys/|"
+                    r"CPU info and manual query")
 _STEPS = ("Model file", "Using method", "Running method", "Setting up", "Method loaded", "Model loaded",
           "Inputs prepared", "Iteration")
 
@@ -253,7 +255,7 @@ def _parse(text: str) -> dict[str, Any]:
 def _error(lines: list[tuple[str, str | None, str | None]], result: dict[str, Any], timings: list[float],
            iterations_expected: int | None, summary_seen: bool) -> tuple[str, str]:
     """(kind, cause) of an output without a time, the cause in ExecuTorch's words where it gave any."""
-    messages = [message for message, _, _ in lines]
+    messages = [message for message, _, _ in lines if not _NOISE.search(message)]
     if result["backends_missing"]:
         return "backend_missing", next(m for m in messages if _BACKEND.search(m))
     if result["missing_ops"]:

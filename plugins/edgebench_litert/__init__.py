@@ -10,18 +10,20 @@ outputs). Nothing heavy is imported here: the CLI must start fast.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 from edgebench import Backend, ModelSpec, NativeJob, hookimpl
 from edgebench.errors import BackendUnavailable
+from edgebench.native_tools import NativeTool
 
 __version__ = "0.1.0"
 
 ADAPTER = Path(__file__).with_name("adapter_litert.py")
 BINARY_ENV = "EDGEBENCH_BENCHMARK_BINARY"
 NATIVE_TRANSPORTS = ("adb",)  # Android: measured with benchmark_model
+TOOL = NativeTool("benchmark_model", "--benchmark-binary", BINARY_ENV, "benchmark_model",
+                  "android_aarch64 build: TensorFlow's nightly benchmark_model or a bazel build, see docs/backends.md")
 
 
 class LiteRTBackend(Backend):
@@ -75,12 +77,9 @@ class LiteRTBackend(Backend):
             return None  # the Python runner measures (host, boards over ssh/serial)
         from .native import run_benchmark_model
 
-        binary = job.settings.get("benchmark_binary") or os.environ.get(BINARY_ENV) \
-            or profile.options.get("benchmark_model")
+        binary = job.settings.get("benchmark_binary") or TOOL.locate(profile)
         if not binary:
-            raise BackendUnavailable(
-                f"device {profile.name!r} is measured with TFLite's benchmark_model: set options.benchmark_model "
-                f"in its profile or ${BINARY_ENV} to the binary (android_aarch64 build)")
+            raise TOOL.missing(profile.name, "is measured with TFLite's benchmark_model")
         return run_benchmark_model(job, str(binary), settings, profile)
 
 
@@ -93,35 +92,9 @@ def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
 def edgebench_register_commands(cli):  # type: ignore[no-untyped-def]
     """Add ``edgebench benchmark-model parse|import`` and ``--benchmark-binary`` to ``edgebench run``
     (the binary this plugin's native path pushes)."""
-    import functools
-
-    import click
+    from edgebench.native_tools import add_run_option
 
     from .commands import register
 
     register(cli)
-    run = cli.commands.get("run")
-    if run is None or any(p.name == "benchmark_binary" for p in run.params):
-        return
-    run.params.append(click.Option(
-        ["--benchmark-binary"], type=click.Path(dir_okay=False), default=None,
-        help=f"tflite on Android: TFLite's benchmark_model binary to push and run (default: the device "
-             f"profile's options.benchmark_model, or ${BINARY_ENV})."))
-    original = run.callback
-
-    @functools.wraps(original)
-    def callback(*args, benchmark_binary=None, **kwargs):  # type: ignore[no-untyped-def]
-        if benchmark_binary is None:
-            return original(*args, **kwargs)
-        saved = os.environ.get(BINARY_ENV)
-        os.environ[BINARY_ENV] = str(Path(benchmark_binary).expanduser().resolve())
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if saved is None:
-                os.environ.pop(BINARY_ENV, None)
-            else:
-                os.environ[BINARY_ENV] = saved
-
-    run.callback = callback
-
+    add_run_option(cli, TOOL, "benchmark_binary")

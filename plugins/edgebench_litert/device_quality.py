@@ -12,7 +12,6 @@ their agreement (max abs difference, PSNR) shows fp16 drift and broken kernels.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgebench.quality import agreement
 from edgebench.transports import shell_join
 
 from .native import delegate_flags, pinned
@@ -82,17 +82,6 @@ def quality_on_device(job: Any, transport: Any, workdir: str, binary: str, model
     return outputs, extra
 
 
-def agreement(device: np.ndarray, cpu: np.ndarray) -> dict[str, Any]:
-    """How far the delegate's image is from the CPU kernels' image of the same artifact and input."""
-    from edgebench.quality import psnr
-
-    diff = np.abs(device.astype(np.int16) - cpu.astype(np.int16))
-    value = psnr(device, cpu)
-    return {"reference": "cpu", "images": 1, "max_abs_diff": int(diff.max()),
-            "mean_abs_diff": round(float(diff.mean()), 6), "differing_pixels": round(float((diff > 0).mean()), 6),
-            "psnr_db": None if math.isinf(value) else round(value, 4), "identical": bool(diff.max() == 0)}
-
-
 class _DeviceRun:
     def __init__(self, transport: Any, workdir: str, binary: str, model: str, io: TileIO, threads: int | None,
                  affinity: str | None, timeout: float, flags: frozenset[str]):
@@ -101,11 +90,11 @@ class _DeviceRun:
         self.dir = f"{workdir.rstrip('/')}/quality"
 
     def images(self, images: Sequence[np.ndarray], delegate: str) -> list[np.ndarray]:
-        from . import adapter_litert as adapter
+        from edgebench import tiles as tiling
 
         sig, (th, tw) = self.io.signature, self.io.tile
         images = [image if image.ndim == 4 else image[None] for image in images]  # the tools take NHWC
-        plans = [adapter.tile_crops(image, th, tw, self.io.margin) for image in images]
+        plans = [tiling.tile_crops(image, th, tw, self.io.margin) for image in images]
         tiles = [crop for plan in plans for _, _, crop in plan]
         raw = self._run([np.ascontiguousarray(sig.to_input(crop)).tobytes() for crop in tiles], delegate)
         out_dtype, n = np.dtype(sig.out_dtype), self.io.out_bytes
@@ -116,7 +105,7 @@ class _DeviceRun:
                 tensor = np.frombuffer(raw[k * n:(k + 1) * n], out_dtype).reshape(self.io.out_shape)
                 done.append((y, x, sig.to_image(tensor)))
                 k += 1
-            results.append(np.ascontiguousarray(adapter.stitch(done, image.shape, th, tw, self.io.margin)[0]))
+            results.append(np.ascontiguousarray(tiling.stitch(done, image.shape, th, tw, self.io.margin)[0]))
         return results
 
     def _argv(self, delegate: str) -> list[str]:

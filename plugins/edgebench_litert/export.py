@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgebench import ModelSpec
+from edgebench.tiles import receptive_radius
 from edgebench.errors import ExportError
 
 EXPORT_REVISION = 3  # bump when the recipe changes: invalidates cached artifacts
@@ -48,18 +49,6 @@ IO_TYPES = {"uint8": 3, "int8": 9}  # tflite TensorType values
 
 def signature_name(height: int, width: int) -> str:
     return f"serving_{height}x{width}"
-
-
-def receptive_radius(module: Any) -> int:
-    """Upper bound of how far (in input pixels) one output pixel sees: the sum of conv radii."""
-    import torch
-
-    radius = 0
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.Conv2d):
-            k, d = layer.kernel_size, layer.dilation
-            radius += max(d[0] * (k[0] - 1), d[1] * (k[1] - 1)) // 2 + 1  # +1: padding/stride slack
-    return max(radius, 1)
 
 
 @contextlib.contextmanager

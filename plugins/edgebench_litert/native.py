@@ -9,13 +9,13 @@ run), its memory figures, and the device's temperatures before and after.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
 from edgebench import NativeJob
 from edgebench.errors import ArtifactError, BackendUnavailable, EdgebenchError
+from edgebench.native_tools import cannot_start, install, pinned, temperatures
 from edgebench.summary_stats import summary_from_tool
 
 from .benchmark_model import BenchmarkOutputError, parse
@@ -60,7 +60,7 @@ def tool_flags(transport: Any, binary: str, identity: str, device: str) -> froze
         proc = transport.run([binary, "--help"], timeout=60)
         text = (proc.stdout or "") + "\n" + (proc.stderr or "")
         if proc.returncode in (126, 127) and "--graph" not in text:
-            raise _cannot_start(binary, device, proc.returncode, text)
+            raise cannot_start("benchmark_model", binary, device, proc.returncode, text)
         found = frozenset(re.findall(r"--([a-z][a-z0-9_]*)", text))
         _FLAGS[key] = found if "graph" in found else frozenset()
     return _FLAGS[key] or None
@@ -104,11 +104,6 @@ def benchmark_argv(binary: str, model: str, job: NativeJob, settings: dict[str, 
     if signature:
         argv.append(f"--signature_to_run_for={signature}")
     return pinned(argv, affinity)
-
-
-def pinned(argv: list[str], affinity: str | None) -> list[str]:
-    """``argv`` under ``taskset`` with the profile's CPU mask, when it has one."""
-    return ["taskset", affinity, *argv] if affinity else argv
 
 
 def check_signature(meta: dict[str, Any], signature: str | None, flags: frozenset[str]) -> None:
@@ -237,7 +232,7 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
     transport = job.transport
     workdir = transport.make_workdir()
     try:
-        remote_binary, identity = _install(transport, binary, workdir, profile)
+        remote_binary, identity = install(transport, binary, workdir, "benchmark_model", profile.name)
         probed = tool_flags(transport, remote_binary, identity, profile.name)
         flags = probed if probed is not None else KNOWN_FLAGS
         meta = job.artifact.meta
@@ -250,12 +245,12 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         transport.push(job.artifact.path, model)
         affinity = job.affinity if job.affinity is not None else profile.affinity
         argv = benchmark_argv(remote_binary, model, job, settings, affinity, flags, signature)
-        thermal = {"before": _temperatures(transport, profile)}
+        thermal = {"before": temperatures(transport, profile)}
         proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
-        thermal["after"] = _temperatures(transport, profile)
+        thermal["after"] = temperatures(transport, profile)
         text = (proc.stdout or "") + "\n" + (proc.stderr or "")
         if proc.returncode in (126, 127) and "count=" not in text:  # e.g. no taskset on the device
-            raise _cannot_start(remote_binary, profile.name, proc.returncode, text)
+            raise cannot_start("benchmark_model", remote_binary, profile.name, proc.returncode, text)
         if not text.strip():
             status = f" (exit status {proc.returncode})" if proc.returncode else ""
             raise BenchmarkOutputError(f"device {profile.name!r}: benchmark_model printed nothing{status}")
@@ -293,34 +288,3 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
             transport.remove(workdir)
         except Exception:
             pass
-
-
-def _cannot_start(binary: str, device: str, status: int, text: str) -> BackendUnavailable:
-    """The device's shell could not start the command (exit status 126/127): its last words say why."""
-    last = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return BackendUnavailable(f"benchmark_model {binary} cannot be started on device {device!r} "
-                              f"(exit status {status}: {last[-1] if last else 'no output'})")
-
-
-def _install(transport: Any, binary: str, workdir: str, profile: Any) -> tuple[str, str]:
-    """Push a binary from this machine (or use one already on the device): (its device path, identity)."""
-    local = Path(binary).expanduser()
-    if not local.is_file():  # a path on the device (the profile's options.benchmark_model)
-        return binary, f"device:{binary}"
-    remote_binary = f"{workdir.rstrip('/')}/benchmark_model"
-    transport.push(local, remote_binary)
-    chmod = transport.run(["chmod", "755", remote_binary], timeout=60)
-    if chmod.returncode != 0:
-        raise ArtifactError(f"cannot make benchmark_model executable on {profile.name!r}: {chmod.stderr.strip()}")
-    return remote_binary, "sha256:" + hashlib.sha256(local.read_bytes()).hexdigest()
-
-
-def _temperatures(transport: Any, profile: Any) -> dict[str, float]:
-    if not getattr(profile, "thermal", False):
-        return {}
-    from edgebench.thermal import read_temperatures
-
-    try:
-        return read_temperatures(transport)
-    except Exception:  # a failed read is unknown, not cool: leave it out
-        return {}

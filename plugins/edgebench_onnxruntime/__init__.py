@@ -1,4 +1,9 @@
-"""ONNX Runtime backend for edgebench: fp32 and static int8 (QDQ, per-channel) on the CPU provider.
+"""ONNX Runtime backend for edgebench: fp32 and static int8 (QDQ, per-channel); CPU, XNNPACK and NNAPI
+execution providers.
+
+On a device whose Python cannot run the runner (a stock phone: probed, not assumed) it measures with
+ONNX Runtime's native ``onnxruntime_perf_test`` (:mod:`.native`), found through ``--ort-perf-test``,
+``$EDGEBENCH_ORT_PERF_TEST`` or the profile's ``options.onnxruntime_perf_test``.
 
 The int8 recipe depends on the CPU that runs the artifact (u8s8 saturates on x86 without VNNI):
 see :mod:`.int8_target`; ``EDGEBENCH_ORT_INT8_RECIPE`` / ``EDGEBENCH_ORT_TARGET_CPUINFO`` override
@@ -10,8 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgebench import Backend, ModelSpec, hookimpl
+from edgebench import Backend, ModelSpec, NativeJob, hookimpl
 from edgebench.errors import BackendUnavailable
+from edgebench.native_tools import NativeTool
+
+# the native tool for devices without a usable Python
+TOOL = NativeTool(
+    "onnxruntime_perf_test", "--ort-perf-test", "EDGEBENCH_ORT_PERF_TEST", "onnxruntime_perf_test",
+    "an arm64-v8a build from ONNX Runtime's build.sh --android, see docs/backends.md")
 
 ADAPTER = Path(__file__).with_name("adapter_onnxruntime.py")
 
@@ -19,10 +30,10 @@ ADAPTER = Path(__file__).with_name("adapter_onnxruntime.py")
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     suffix = ".onnx"
-    delegates = ("cpu",)
+    delegates = ("cpu", "xnnpack", "nnapi")  # execution providers; the build on the device decides
     runtime_module = "onnxruntime"
-    description = ("ONNX Runtime, CPU execution provider; int8 = static QDQ, per-channel weights, recipe per "
-                   "target CPU (VNNI or not)")
+    description = ("ONNX Runtime (CPU, XNNPACK, NNAPI providers; onnxruntime_perf_test without Python); int8 = "
+                   "static QDQ, per-channel weights, recipe per target CPU (VNNI or not)")
 
     def version(self) -> str:
         from importlib.metadata import PackageNotFoundError, version
@@ -55,7 +66,27 @@ class OnnxRuntimeBackend(Backend):
     def adapter_path(self) -> Path:
         return ADAPTER
 
+    def measure_native(self, job: NativeJob) -> dict[str, Any] | None:
+        profile = job.profile
+        if profile is None or profile.transport == "local" or job.runner_can_import(self.runtime_module):
+            return None  # edgebench's Python runner measures
+        from .native import run_perf_test
+
+        binary = TOOL.locate(profile)
+        if not binary:
+            raise TOOL.missing(profile.name, f"has no Python that can run onnxruntime "
+                                             f"({job.device_python().why_not(self.runtime_module)})")
+        return run_perf_test(job, str(binary), job.settings.get("settings", {}), profile)
+
 
 @hookimpl
 def edgebench_register_backends(register):  # type: ignore[no-untyped-def]
     register(OnnxRuntimeBackend())
+
+
+@hookimpl
+def edgebench_register_commands(cli):  # type: ignore[no-untyped-def]
+    """Add ``--ort-perf-test PATH`` to ``edgebench run`` (the binary pushed to devices without Python)."""
+    from edgebench.native_tools import add_run_option
+
+    add_run_option(cli, TOOL, "ort_perf_test")

@@ -4,9 +4,15 @@ import numpy as np
 import onnxruntime as ort
 
 
+PROVIDERS = {"cpu": "CPUExecutionProvider", "xnnpack": "XnnpackExecutionProvider",
+             "nnapi": "NnapiExecutionProvider"}
+
+
 def load(path, delegate, threads, meta):
-    if delegate != "cpu":
-        raise RuntimeError("delegate %r is not available for onnxruntime here (only 'cpu')" % delegate)
+    provider = PROVIDERS.get(delegate)
+    if provider is None or provider not in ort.get_available_providers():
+        raise RuntimeError("execution provider %s for delegate %r is not in this onnxruntime build (it has: %s)"
+                           % (provider or "?", delegate, ", ".join(ort.get_available_providers())))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
@@ -18,7 +24,14 @@ def load(path, delegate, threads, meta):
     config = dict(recipe.get("session_options") or {})
     for key, value in sorted(config.items()):
         options.add_session_config_entry(str(key), str(value))
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if delegate == "xnnpack":  # XNNPACK runs its own thread pool: the session's intra-op pool stays at one
+        providers.insert(0, (provider, {"intra_op_num_threads": str(threads or 0)}))
+        options.intra_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif delegate == "nnapi":
+        providers.insert(0, provider)
+    session = ort.InferenceSession(path, options, providers=providers)
     return {
         "session": session,
         "run": session.run,

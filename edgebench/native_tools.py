@@ -1,0 +1,112 @@
+"""What every native device-side tool needs, whichever runtime it belongs to.
+
+``benchmark_model`` (TFLite), ``onnxruntime_perf_test`` and ExecuTorch's ``executor_runner`` are
+found the same way (a ``run`` option, then an environment variable, then the device profile's
+options), pushed and made executable the same way, pinned to the same cores and judged by the
+same exit statuses. A backend plugin uses these helpers from its ``measure_native``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError, BackendUnavailable
+
+
+@dataclass(frozen=True)
+class NativeTool:
+    """A device-side tool a backend measures with: its name, where users point edgebench at it."""
+
+    name: str  # the binary's own name, e.g. "onnxruntime_perf_test"
+    option: str  # the `edgebench run` option, e.g. "--ort-perf-test"
+    env: str  # the environment variable, e.g. "EDGEBENCH_ORT_PERF_TEST"
+    profile_key: str  # the device profile's [options] key, e.g. "onnxruntime_perf_test"
+    build: str  # one line: where to get an Android build (docs/backends.md has the detail)
+
+    def locate(self, profile: Any) -> str | None:
+        """The binary to use: ``--option`` (exported to ``env`` by the CLI), ``$env``, then the profile."""
+        return os.environ.get(self.env) or (getattr(profile, "options", None) or {}).get(self.profile_key) or None
+
+    def missing(self, device: str, why: str) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"device {device!r} {why}: point edgebench at {self.name} with {self.option}, ${self.env} or the "
+            f"profile's options.{self.profile_key} ({self.build})")
+
+
+def install(transport: Any, binary: str, workdir: str, name: str, device: str) -> tuple[str, str]:
+    """Push a binary from this machine, or use one already on the device: (its device path, identity).
+
+    A path that is not a file here is taken as a path on the device (a profile's option)."""
+    local = Path(binary).expanduser()
+    if not local.is_file():
+        return binary, f"device:{binary}"
+    remote = f"{workdir.rstrip('/')}/{name}"
+    transport.push(local, remote)
+    chmod = transport.run(["chmod", "755", remote], timeout=60)
+    if chmod.returncode != 0:
+        raise ArtifactError(f"cannot make {name} executable on {device!r}: {(chmod.stderr or chmod.stdout).strip()}")
+    return remote, "sha256:" + hashlib.sha256(local.read_bytes()).hexdigest()
+
+
+def cannot_start(name: str, binary: str, device: str, status: int, text: str) -> BackendUnavailable:
+    """The device's shell could not start the command (exit status 126/127): its last words say why."""
+    last = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return BackendUnavailable(f"{name} {binary} cannot be started on device {device!r} "
+                              f"(exit status {status}: {last[-1] if last else 'no output'})")
+
+
+def pinned(argv: list[str], affinity: str | None) -> list[str]:
+    """``argv`` under ``taskset`` with the CPU mask, when there is one."""
+    return ["taskset", affinity, *argv] if affinity else argv
+
+
+def temperatures(transport: Any, profile: Any) -> dict[str, float]:
+    """The device's temperatures now ({} when the profile has no thermal zones or the read fails)."""
+    if not getattr(profile, "thermal", False):
+        return {}
+    from .thermal import read_temperatures
+
+    try:
+        return read_temperatures(transport)
+    except Exception:  # a failed read is unknown, not cool: leave it out
+        return {}
+
+
+def output_text(proc: Any) -> str:
+    return (proc.stdout or "") + "\n" + (proc.stderr or "")
+
+
+def add_run_option(cli: Any, tool: NativeTool, param: str) -> None:
+    """Add ``tool.option PATH`` to ``edgebench run``: the binary is exported to ``tool.env`` for the run."""
+    import click
+
+    run = cli.commands.get("run")
+    if run is None or any(p.name == param for p in run.params):
+        return
+    run.params.append(click.Option(
+        [tool.option, param], type=click.Path(dir_okay=False), default=None,
+        help=f"The {tool.name} binary to push and measure with on devices without a usable Python "
+             f"(default: ${tool.env}, then the device profile's options.{tool.profile_key})."))
+    original = run.callback
+
+    @functools.wraps(original)
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        binary = kwargs.pop(param, None)
+        if binary is None:
+            return original(*args, **kwargs)
+        saved = os.environ.get(tool.env)
+        os.environ[tool.env] = str(Path(binary).expanduser().resolve())
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if saved is None:
+                os.environ.pop(tool.env, None)
+            else:
+                os.environ[tool.env] = saved
+
+    run.callback = callback
