@@ -144,3 +144,12 @@ def test_a_phone_with_a_usable_python_keeps_the_runner(edgebench_phone, edgebenc
     monkeypatch.setenv("EDGEBENCH_ORT_PERF_TEST", "/bin/false")
     row = measure_one(SPEC, "onnxruntime", "int8", device=edgebench_phone, store=edgebench_store, quality=False)
     assert row["runtime"].get("runtime") != "onnxruntime_perf_test" and row["timings"]
+
+
+def test_a_perf_test_that_runs_out_of_memory_is_one_line(stock, tmp_path, monkeypatch, edgebench_store):
+    tool = write_ort_perf_test(tmp_path / "onnxruntime_perf_test", fail="alloc")
+    monkeypatch.setenv("EDGEBENCH_ORT_PERF_TEST", str(tool))
+    with pytest.raises(AssertionError, match=r"device 'virtual-phone': onnxruntime_perf_test: out of memory: "
+                                             r"Failed to allocate memory for requested buffer") as failure:
+        measure_one(SPEC, "onnxruntime", "int8", device=stock, store=edgebench_store, quality=False)
+    assert "\n" not in str(failure.value).strip() and edgebench_store.results() == []
