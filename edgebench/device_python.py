@@ -17,7 +17,7 @@ from .errors import DeviceError
 MARK = "@@EB-PYTHON@@"
 # Python 3.8+: what the runner needs. Prints one JSON line; never imports the runtimes (slow under
 # emulation, and find_spec says enough: the runner's own import error is one line if it is broken).
-_PROBE = (
+_CODE = (
     "import sys, json, importlib.util as u\n"
     "out = {'version': list(sys.version_info[:3]), 'executable': sys.executable}\n"
     "try:\n"
@@ -28,6 +28,8 @@ _PROBE = (
     "out['modules'] = {m: u.find_spec(m) is not None for m in sys.argv[1:]}\n"
     "print('" + MARK + "' + json.dumps(out))\n"
 )
+# one line on the command line: a serial console would take a newline inside quotes for a continuation prompt
+_PROBE = f"exec({_CODE!r})"
 MIN_VERSION = (3, 8)
 
 

@@ -8,12 +8,13 @@ same exit statuses. A backend plugin uses these helpers from its ``measure_nativ
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from .errors import ArtifactError, BackendUnavailable
 
@@ -37,6 +38,18 @@ class NativeTool:
             f"device {device!r} {why}: point edgebench at {self.name} with {self.option}, ${self.env} or the "
             f"profile's options.{self.profile_key} ({self.build})")
 
+    def for_job(self, job: Any, runtime_module: str, runtime: str) -> str | None:
+        """The binary to measure ``job`` with, or None where edgebench's Python runner can run the runtime
+        there (this host, or a device whose Python imports ``runtime_module``: probed once per run)."""
+        profile = job.profile
+        if profile is None or profile.transport == "local" or job.runner_can_import(runtime_module):
+            return None
+        binary = self.locate(profile)
+        if not binary:
+            raise self.missing(profile.name, f"has no Python that can run {runtime} "
+                                             f"({job.device_python().why_not(runtime_module)})")
+        return str(binary)
+
 
 def install(transport: Any, binary: str, workdir: str, name: str, device: str) -> tuple[str, str]:
     """Push a binary from this machine, or use one already on the device: (its device path, identity).
@@ -51,6 +64,29 @@ def install(transport: Any, binary: str, workdir: str, name: str, device: str) -
     if chmod.returncode != 0:
         raise ArtifactError(f"cannot make {name} executable on {device!r}: {(chmod.stderr or chmod.stdout).strip()}")
     return remote, "sha256:" + hashlib.sha256(local.read_bytes()).hexdigest()
+
+
+@contextlib.contextmanager
+def scratch_dir(transport: Any) -> Iterator[str]:
+    """A fresh work dir on the device, removed afterwards (a device that went away keeps it: the next
+    session's start cleans leftovers)."""
+    workdir = transport.make_workdir()
+    try:
+        yield workdir
+    finally:
+        try:
+            transport.remove(workdir)
+        except Exception:
+            pass
+
+
+def quality_failure(proc: Any, marker: str, tool: str, delegate: str,
+                    parse: Callable[[str], dict[str, Any]]) -> ArtifactError:
+    """One line for a failed on-device quality loop: the tool's own error after ``marker``, else its last line."""
+    tail = output_text(proc).split(marker, 1)[-1]
+    reason = parse(tail).get("error") or next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()),
+                                              f"exit status {proc.returncode}")
+    return ArtifactError(f"the quality pass through {tool} ({delegate}) failed: {reason}")
 
 
 def cannot_start(name: str, binary: str, device: str, status: int, text: str) -> BackendUnavailable:

@@ -21,6 +21,8 @@ from edgebench.testing.benchmark_model_tool import write_benchmark_model
 from edgebench.testing.executor_runner_tool import write_executor_runner
 from edgebench.testing.ort_perf_test_tool import write_ort_perf_test
 
+from conftest_remote import workdir  # noqa: F401  (fixture)
+
 SPEC = tiny_model("stock-phone-tiny", scale=2, channels=8)
 ENV = ("EDGEBENCH_BENCHMARK_BINARY", "EDGEBENCH_ORT_PERF_TEST", "EDGEBENCH_EXECUTOR_RUNNER")
 
@@ -153,3 +155,32 @@ def test_a_perf_test_that_runs_out_of_memory_is_one_line(stock, tmp_path, monkey
                                              r"Failed to allocate memory for requested buffer") as failure:
         measure_one(SPEC, "onnxruntime", "int8", device=stock, store=edgebench_store, quality=False)
     assert "\n" not in str(failure.value).strip() and edgebench_store.results() == []
+
+
+def test_perf_test_runs_the_aarch64_onnxruntime_on_an_arm64_phone_without_python(tmp_path, workdir,  # noqa: F811
+                                                                               edgebench_env, monkeypatch):
+    """The arm64 userland has onnxruntime for aarch64: the double runs it there (under qemu), by path, while
+    python3 on the phone's PATH answers "not found"; timing and quality both come from the arm64 runtime."""
+    from pathlib import Path
+
+    from conftest_remote import need, need_rootfs
+    from edgebench.testing.remote_devices import virtual_pixel
+
+    need("adb")
+    rootfs = need_rootfs()
+    tool = write_ort_perf_test(tmp_path / "onnxruntime_perf_test", debug_node_io=True, interpreter="/usr/bin/python3")
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    with registered(Models()), virtual_pixel(workdir, rootfs, python=False) as phone:
+        phone.write_profile(Path(edgebench_env) / "devices")
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", phone.env["ANDROID_ADB_SERVER_PORT"])
+        result = invoke_cli("run", "--device", "pixel-test", "-m", SPEC.name, "-b", "onnxruntime", "-p", "int8",
+                            "--quick", "--quality-images", "1", "--no-conditions", "--ort-perf-test", str(tool))
+        assert result.exit_code == 0, result.output
+        assert not list((phone.endpoint.rootfs / "tmp").iterdir())  # the cached userland untouched
+    with contextlib.closing(Store.open()) as store:
+        (row,) = store.results()
+        info = store.runs()[0]["device_info"]
+    assert info["kernel"].endswith("aarch64") and info["abi"] == "arm64-v8a"
+    assert row["runtime"]["runtime"] == "onnxruntime_perf_test" and row["quality_on"] == "device"
+    assert len(row["timings"]) == 6 and row["psnr"] > 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -77,3 +78,17 @@ def test_console_into_the_arm64_userland(workdir):  # noqa: F811
         assert t.run(["uname", "-m"], timeout=60).stdout == "aarch64\n"
         assert t.info()["machine"] == "aarch64"
         t.close()
+
+
+def test_the_python_probe_travels_over_the_console(board):
+    from edgebench.device_python import probe
+
+    t = serial_transport(board.endpoint.port)
+    t.open()
+    try:
+        found = probe(t, sys.executable, ["numpy", "no_such_runtime_xyz"])
+        missing = probe(t, "python3-not-installed", ["numpy"])
+    finally:
+        t.close()
+    assert found.usable and found.modules == {"numpy": True, "no_such_runtime_xyz": False}, found
+    assert not missing.usable and "python3-not-installed" in missing.reason

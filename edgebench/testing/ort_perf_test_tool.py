@@ -11,34 +11,22 @@ onnxruntime and numpy, and ``FAIL`` baked in.  At run time ``EDGEBENCH_DOUBLE_FA
 from __future__ import annotations
 
 import os
-import re
-import stat
-import sys
 from pathlib import Path
 
 from . import ort_perf_test_double as double
+from .tool_writer import write_tool
 
 __all__ = ["FAILURES", "write_ort_perf_test"]
 
 FAILURES = (None, "alloc")
-_MARKER = re.compile(r"^FAIL = .*$", re.M)
-_DEBUG = re.compile(r"^DEBUG_NODE_IO = .*$", re.M)
 
 
-def write_ort_perf_test(path: str | os.PathLike[str], fail: str | None = None, debug_node_io: bool = False) -> Path:
-    """Write the double to ``path`` (mode 755) with ``#!<sys.executable>``, ``fail`` and ``debug_node_io`` (a build
-    that can dump outputs) baked in; returns the path."""
+def write_ort_perf_test(path: str | os.PathLike[str], fail: str | None = None, debug_node_io: bool = False,
+                        interpreter: str | None = None) -> Path:
+    """Write the double to ``path`` (mode 755) with ``fail`` and ``debug_node_io`` (a build that can dump outputs)
+    baked in, its first line naming ``interpreter`` (default: this one; ``/usr/bin/python3`` for the arm64
+    userland, whose onnxruntime is the aarch64 build); returns the path."""
     if fail not in FAILURES:
         raise ValueError(f"fail must be one of {FAILURES}, not {fail!r}")
-    source = Path(double.__file__).read_text(encoding="utf-8")
-    baked = source.split("\n", 1)[1] if source.startswith("#!") else source
-    for marker, line in ((_MARKER, f"FAIL = {fail!r}  # baked by write_ort_perf_test"),
-                         (_DEBUG, f"DEBUG_NODE_IO = {bool(debug_node_io)!r}  # baked by write_ort_perf_test")):
-        baked, count = marker.subn(lambda _: line, baked, count=1)
-        if count != 1:  # pragma: no cover - guards the double's own layout
-            raise RuntimeError(f"ort_perf_test_double.py lost its {marker.pattern} line")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"#!{sys.executable}\n{baked}", encoding="utf-8")
-    target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
-    return target
+    return write_tool(double.__file__, path, {"FAIL": fail, "DEBUG_NODE_IO": bool(debug_node_io)},
+                      "write_ort_perf_test", interpreter)

@@ -100,11 +100,12 @@ def adb_server(home: Path) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def virtual_pixel(workdir: Path, rootfs: Path | None = None, affinity: str = "1") -> Iterator[VirtualDevice]:
+def virtual_pixel(workdir: Path, rootfs: Path | None = None, affinity: str = "1",
+                  python: bool = True) -> Iterator[VirtualDevice]:
     from .adb_endpoint import AdbEndpoint
 
     with adb_server(workdir / "adb-home") as server_port:
-        endpoint = AdbEndpoint(workdir / "phone", port=free_port(), rootfs=rootfs)
+        endpoint = AdbEndpoint(workdir / "phone", port=free_port(), rootfs=rootfs, python=python)
         with endpoint:
             yield VirtualDevice("pixel-test", {
                 "serial": endpoint.serial, "server_port": server_port, "affinity": affinity,

@@ -70,16 +70,13 @@ class ExecuTorchBackend(Backend):
         return HERE / "adapter_executorch.py"
 
     def measure_native(self, job: NativeJob) -> dict[str, Any] | None:
-        profile = job.profile
-        if profile is None or profile.transport == "local" or job.runner_can_import(self.runtime_module):
+        binary = TOOL.for_job(job, self.runtime_module, "executorch")
+        if binary is None:
             return None  # edgebench's Python runner measures
         from .native import run_executor_runner
 
-        binary = TOOL.locate(profile)
-        if not binary:
-            raise TOOL.missing(profile.name, f"has no Python that can run executorch "
-                                             f"({job.device_python().why_not(self.runtime_module)})")
-        return run_executor_runner(job, str(binary), job.settings.get("settings", {}), profile, FixedSizeExecuTorch)
+        return run_executor_runner(job, binary, job.settings.get("settings", {}), job.profile,
+                                   FixedSizeExecuTorch)
 
 
 class FixedSizeExecuTorch(ExecuTorchBackend):

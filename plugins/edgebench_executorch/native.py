@@ -24,7 +24,8 @@ import numpy as np
 
 from edgebench import NativeJob
 from edgebench.errors import ArtifactError, BackendUnavailable, EdgebenchError
-from edgebench.native_tools import cannot_start, install, output_text, pinned, temperatures
+from edgebench.native_tools import (cannot_start, install, output_text, pinned, quality_failure, scratch_dir,
+                                    temperatures)
 from edgebench.summary_stats import summary_from_tool
 from edgebench.transports import shell_join
 
@@ -87,8 +88,7 @@ def run_executor_runner(job: NativeJob, binary: str, settings: dict[str, Any], p
         raise BackendUnavailable("this edgebench cannot export a fixed-size .pte for executor_runner")
     height, width = int(settings.get("height") or 360), int(settings.get("width") or 640)
     artifact = job.export_variant(variant(height, width))
-    workdir = transport.make_workdir()
-    try:
+    with scratch_dir(transport) as workdir:
         remote_binary, identity = install(transport, binary, workdir, TOOL.name, device)
         flags = runner_flags(transport, remote_binary, identity, device)
         model = f"{workdir.rstrip('/')}/model.pte"
@@ -143,11 +143,6 @@ def run_executor_runner(job: NativeJob, binary: str, settings: dict[str, Any], p
                 except EdgebenchError as exc:  # the timing stands; the host scores the artifact and says why
                     result["quality_fallback"] = str(exc)
         return result
-    finally:
-        try:
-            transport.remove(workdir)
-        except Exception:
-            pass
 
 
 class _Quality:
@@ -200,10 +195,6 @@ class _Quality:
                       f"exit 3; fi; cat tile.out-0.bin >> tiles.out; i=$((i+1)); done")
             proc = self.transport.run(["sh", "-c", script], timeout=self.timeout)
             if proc.returncode != 0 or FAIL in (proc.stdout or ""):
-                tail = output_text(proc).split(FAIL, 1)[-1]
-                parsed = parse(tail)
-                reason = parsed.get("error") or next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()),
-                                                     f"exit status {proc.returncode}")
-                raise ArtifactError(f"the quality pass through executor_runner failed: {reason}")
+                raise quality_failure(proc, FAIL, "executor_runner", self.job.delegate, parse)
             self.transport.pull(f"{self.dir}/tiles.out", local_out)
             return local_out.read_bytes()

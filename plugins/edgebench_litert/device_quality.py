@@ -19,9 +19,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgebench.native_tools import quality_failure
 from edgebench.quality import agreement
 from edgebench.transports import shell_join
 
+from .benchmark_model import parse
 from .native import delegate_flags, pinned
 
 NEEDED = frozenset({"input_layer", "input_layer_shape", "input_layer_value_files", "output_filepath"})
@@ -137,7 +139,7 @@ class _DeviceRun:
                       f"cat tile.out >> tiles.out; i=$((i+1)); done")
             proc = self.transport.run(["sh", "-c", script], timeout=self.timeout)
             if proc.returncode != 0 or FAIL in (proc.stdout or ""):
-                raise _quality_error(proc, delegate)
+                raise quality_failure(proc, FAIL, "benchmark_model", delegate, parse)
             self.transport.pull(f"{self.dir}/tiles.out", local_out)
             data = local_out.read_bytes()
         if len(data) != count * self.io.out_bytes:
@@ -146,16 +148,3 @@ class _DeviceRun:
             raise ArtifactError(f"benchmark_model wrote {len(data)} output bytes for {count} tiles of "
                                 f"{self.io.out_bytes} bytes each (--output_filepath)")
         return data
-
-
-def _quality_error(proc: Any, delegate: str) -> Exception:
-    from edgebench.errors import ArtifactError
-
-    from .benchmark_model import parse
-
-    text = (proc.stdout or "") + "\n" + (proc.stderr or "")
-    tail = text.split(FAIL, 1)[-1]
-    parsed = parse(tail)
-    reason = parsed.get("error") or next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()),
-                                         f"exit status {proc.returncode}")
-    return ArtifactError(f"the quality pass through benchmark_model ({delegate}) failed: {reason}")

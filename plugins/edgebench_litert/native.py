@@ -15,7 +15,7 @@ from typing import Any
 
 from edgebench import NativeJob
 from edgebench.errors import ArtifactError, BackendUnavailable, EdgebenchError
-from edgebench.native_tools import cannot_start, install, pinned, temperatures
+from edgebench.native_tools import cannot_start, install, pinned, scratch_dir, temperatures
 from edgebench.summary_stats import summary_from_tool
 
 from .benchmark_model import BenchmarkOutputError, parse
@@ -230,8 +230,7 @@ def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
 
 def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], profile: Any) -> dict[str, Any]:
     transport = job.transport
-    workdir = transport.make_workdir()
-    try:
+    with scratch_dir(transport) as workdir:
         remote_binary, identity = install(transport, binary, workdir, "benchmark_model", profile.name)
         probed = tool_flags(transport, remote_binary, identity, profile.name)
         flags = probed if probed is not None else KNOWN_FLAGS
@@ -283,8 +282,3 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
             else:
                 result["quality_fallback"] = extra.get("reason")
         return result
-    finally:
-        try:
-            transport.remove(workdir)
-        except Exception:
-            pass

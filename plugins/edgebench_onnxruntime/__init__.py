@@ -67,16 +67,12 @@ class OnnxRuntimeBackend(Backend):
         return ADAPTER
 
     def measure_native(self, job: NativeJob) -> dict[str, Any] | None:
-        profile = job.profile
-        if profile is None or profile.transport == "local" or job.runner_can_import(self.runtime_module):
+        binary = TOOL.for_job(job, self.runtime_module, "onnxruntime")
+        if binary is None:
             return None  # edgebench's Python runner measures
         from .native import run_perf_test
 
-        binary = TOOL.locate(profile)
-        if not binary:
-            raise TOOL.missing(profile.name, f"has no Python that can run onnxruntime "
-                                             f"({job.device_python().why_not(self.runtime_module)})")
-        return run_perf_test(job, str(binary), job.settings.get("settings", {}), profile)
+        return run_perf_test(job, binary, job.settings.get("settings", {}), job.profile)
 
 
 @hookimpl

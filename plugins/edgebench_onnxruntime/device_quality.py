@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgebench.errors import ArtifactError
+from edgebench.native_tools import quality_failure
 from edgebench.quality import agreement
 from edgebench.transports import shell_join
 
@@ -106,7 +107,7 @@ class _Run:
             if NO_DUMP in (proc.stdout or ""):
                 return None
             if proc.returncode != 0 or FAIL in (proc.stdout or ""):
-                raise _quality_error(proc, delegate)
+                raise quality_failure(proc, FAIL, "onnxruntime_perf_test", delegate, parse)
             outputs = []
             for i in range(len(tensors)):
                 local = Path(tmp) / f"output_{i}.tensorproto"
@@ -119,12 +120,3 @@ class _Run:
                     raise ArtifactError(f"onnxruntime_perf_test's dump of image {i} is not a TensorProto ({exc})") \
                         from None
         return outputs
-
-
-def _quality_error(proc: Any, delegate: str) -> Exception:
-    text = (proc.stdout or "") + "\n" + (proc.stderr or "")
-    tail = text.split(FAIL, 1)[-1]
-    parsed = parse(tail)
-    reason = parsed.get("error") or next((ln.strip() for ln in reversed(tail.splitlines()) if ln.strip()),
-                                         f"exit status {proc.returncode}")
-    return ArtifactError(f"the quality pass through onnxruntime_perf_test ({delegate}) failed: {reason}")

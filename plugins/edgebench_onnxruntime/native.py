@@ -15,7 +15,7 @@ from typing import Any
 
 from edgebench import NativeJob
 from edgebench.errors import BackendUnavailable, EdgebenchError
-from edgebench.native_tools import cannot_start, install, pinned, temperatures
+from edgebench.native_tools import cannot_start, install, pinned, scratch_dir, temperatures
 from edgebench.summary_stats import summary_from_tool
 
 from . import TOOL
@@ -122,8 +122,7 @@ def to_result(parsed: dict[str, Any]) -> dict[str, Any]:
 
 def run_perf_test(job: NativeJob, binary: str, settings: dict[str, Any], profile: Any) -> dict[str, Any]:
     transport, device = job.transport, profile.name
-    workdir = transport.make_workdir()
-    try:
+    with scratch_dir(transport) as workdir:
         remote_binary, identity = install(transport, binary, workdir, TOOL.name, device)
         model = f"{workdir.rstrip('/')}/model.onnx"
         transport.push(job.artifact.path, model)
@@ -169,8 +168,3 @@ def run_perf_test(job: NativeJob, binary: str, settings: dict[str, Any], profile
                 result["quality_hint"] = ("build onnxruntime_perf_test with --cmake_extra_defines "
                                           "onnxruntime_DEBUG_NODE_INPUTS_OUTPUTS=1 to score quality on the device")
         return result
-    finally:
-        try:
-            transport.remove(workdir)
-        except Exception:
-            pass
