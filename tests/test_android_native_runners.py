@@ -148,11 +148,15 @@ def test_a_phone_with_a_usable_python_keeps_the_runner(edgebench_phone, edgebenc
     assert row["runtime"].get("runtime") != "onnxruntime_perf_test" and row["timings"]
 
 
-def test_a_perf_test_that_runs_out_of_memory_is_one_line(stock, tmp_path, monkeypatch, edgebench_store):
-    tool = write_ort_perf_test(tmp_path / "onnxruntime_perf_test", fail="alloc")
+@pytest.mark.parametrize("fail, message", [
+    ("alloc", r"onnxruntime_perf_test: out of memory: Failed to allocate memory for requested buffer"),
+    ("unsupported-op", r"onnxruntime_perf_test: unsupported operator: Could not find an implementation for "
+                       r"\w+\(\d+\) node with name"),
+])
+def test_perf_test_failures_are_one_line_each(stock, tmp_path, monkeypatch, edgebench_store, fail, message):
+    tool = write_ort_perf_test(tmp_path / "onnxruntime_perf_test", fail=fail)
     monkeypatch.setenv("EDGEBENCH_ORT_PERF_TEST", str(tool))
-    with pytest.raises(AssertionError, match=r"device 'virtual-phone': onnxruntime_perf_test: out of memory: "
-                                             r"Failed to allocate memory for requested buffer") as failure:
+    with pytest.raises(AssertionError, match=r"device 'virtual-phone': " + message) as failure:
         measure_one(SPEC, "onnxruntime", "int8", device=stock, store=edgebench_store, quality=False)
     assert "\n" not in str(failure.value).strip() and edgebench_store.results() == []
 

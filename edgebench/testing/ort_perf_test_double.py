@@ -48,6 +48,9 @@ Failure behaviour (the wording and where it comes from)
   ``Output 0 Name:`` block; dumping every node to files without a name/op filter and without
   ``ORT_DEBUG_NODE_IO_DUMPING_DATA_TO_FILES_FOR_ALL_NODES_IS_OK`` is refused with ORT's wording.  A release
   build (False) ignores these variables, as the real one does.
+* ``FAIL = "unsupported-op"``: session creation fails like a build without the kernel of the model's first node:
+  ``Could not find an implementation for <Op>(<opset>) node with name '<name>'`` (microsoft/onnxruntime#24479's
+  wording), exit 255.
 * ``FAIL = "alloc"`` (baked by the writer) or ``EDGEBENCH_DOUBLE_FAIL=alloc``: the warm-up run fails like a BFC
   arena exhaustion: ``Non-zero status code returned while running <Op> node. Name:'<name>' Status Message:
   .../bfc_arena.cc:376 ... Failed to allocate memory for requested buffer of size N`` (published, ORT #22702),
@@ -63,7 +66,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-FAIL = None  # baked by write_ort_perf_test ("alloc"); EDGEBENCH_DOUBLE_FAIL overrides it
+FAIL = None  # baked by write_ort_perf_test ("alloc", "unsupported-op"); EDGEBENCH_DOUBLE_FAIL overrides it
 DEBUG_NODE_IO = False  # baked by write_ort_perf_test: a build with onnxruntime_DEBUG_NODE_INPUTS_OUTPUTS=1
 
 PROG = "onnxruntime_perf_test"
@@ -303,6 +306,19 @@ def _first_node(model: Path) -> tuple[str, str]:
         return "Conv", ""
 
 
+def _opset(model: Path) -> int:
+    """The default domain's opset of the model (ModelProto.opset_import=8: domain=1, version=2)."""
+    try:
+        for number, value in _fields(model.read_bytes()):
+            if number == 8:
+                entry = dict(_fields(value))
+                if not entry.get(1):
+                    return int(entry.get(2, 0))
+    except Exception:
+        pass
+    return 0
+
+
 # TensorProto.DataType -> numpy dtype name (the types an SR model's inputs and outputs use)
 _DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
 
@@ -492,6 +508,10 @@ def run(config: dict[str, Any]) -> int:
         _out("Disabling intra-op thread spinning between runs\n")
 
     started = time.perf_counter()
+    if fail == "unsupported-op":  # the kernel lookup of session initialisation, ORT #24479's wording
+        op_type, name = _first_node(model)
+        _err(f"Could not find an implementation for {op_type}({_opset(model)}) node with name '{name}'\n\n")
+        return 255
     try:
         session = ort.InferenceSession(str(model), options, providers=providers)
     except Exception as exc:

@@ -18,7 +18,7 @@ from .tool_writer import write_tool
 
 __all__ = ["FAILURES", "write_ort_perf_test"]
 
-FAILURES = (None, "alloc")
+FAILURES = (None, "alloc", "unsupported-op")
 
 
 def write_ort_perf_test(path: str | os.PathLike[str], fail: str | None = None, debug_node_io: bool = False,
