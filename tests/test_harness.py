@@ -110,6 +110,6 @@ def test_plan_refuses_delegates_the_device_or_backend_lacks():
     with pytest.raises(BackendUnavailable, match="has no delegate 'gpu'"):
         plan([tiny_model()], [ort], ["int8"], ["gpu"], host_device())
     device = host_device()
-    device.delegates = ("nnapi",)
+    device.delegates = ("gpu",)
     with pytest.raises(BackendUnavailable, match="none of which device 'host' lists"):
         plan([tiny_model()], [ort], ["int8"], None, device)

@@ -104,10 +104,14 @@ def test_plan_skips_what_one_backend_lacks_and_fails_only_when_nothing_can_run()
         name = "rf-xnnpack"
         delegates = ("cpu", "xnnpack")
 
-    mixed = plan(models[:1], [ort, XnnpackToo()], ["fp32"], ["xnnpack"], host_device())
+    class CpuOnly(OnnxRuntimeBackend):
+        name = "rf-cpuonly"
+        delegates = ("cpu",)
+
+    mixed = plan(models[:1], [CpuOnly(), XnnpackToo()], ["fp32"], ["xnnpack"], host_device())
     assert [(j.backend.name, j.delegate) for j in mixed] == [("rf-xnnpack", "xnnpack")]
     assert [(s.reason, s.jobs) for s in mixed.skipped] == [
-        ("backend 'onnxruntime' has no delegate 'xnnpack'; it offers: cpu", 1)]
+        ("backend 'rf-cpuonly' has no delegate 'xnnpack'; it offers: cpu", 1)]
     # an explicit request that cannot run at all is still one error
     with pytest.raises(BackendUnavailable, match=r"^backend 'rf-fp32only' has no int8$"):
         plan(models, [fp32], ["int8"], None, host_device())

@@ -52,6 +52,8 @@ def runtime_fields(counted: dict[str, Any], meta: dict[str, Any]) -> dict[str, A
     out["delegation_kind"] = "full" if kernels == 0 else "partial"
     if delegated is not None and total:
         out.update(delegated_nodes=delegated, total_nodes=total)
-    parts = f"{sum(calls.values())} {backend} partition(s)"
-    out["delegation"] = parts + (f", {kernels} CPU kernel call(s)" if kernels else ", nothing left on the CPU")
+    parts = sum(calls.values())
+    where = f"in {parts} partition{'s' if parts != 1 else ''}"
+    ops = ", ".join(sorted(counted.get("cpu_ops") or {}))
+    out["delegation"] = (f"all but {kernels} op call(s) ({ops}) {where}" if kernels else f"every op {where}")
     return out
