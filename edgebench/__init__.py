@@ -5,7 +5,8 @@ The public API for plugins: ``hookimpl`` plus the types in :mod:`edgebench.api`.
 
 from __future__ import annotations
 
-from .api import Artifact, Backend, CommandResult, DatasetSpec, ModelSpec, NativeJob, Transport
+from .api import (Artifact, Backend, CommandResult, DatasetSpec, ModelSpec, NativeJob, PowerMeter, PowerTrace,
+                  Transport)
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -17,6 +18,8 @@ __all__ = [
     "DatasetSpec",
     "ModelSpec",
     "NativeJob",
+    "PowerMeter",
+    "PowerTrace",
     "Transport",
     "__version__",
     "hookimpl",

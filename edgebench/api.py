@@ -295,3 +295,52 @@ class DatasetSpec:
     description: str = ""
     load_pairs: Callable[[int], list[tuple["np.ndarray", "np.ndarray"]]] | None = None
     plugin: str = ""
+
+
+@dataclass
+class PowerTrace:
+    """What a power meter measured: ``(time s, watts)`` samples on one clock, and how they were read.
+
+    ``clock`` names that clock: ``"host"`` (this machine's ``time.time()``), or ``"device-uptime"``
+    (the device's ``/proc/uptime``, the runner reads the same). ``units`` says what the meter found
+    (e.g. ``{"current": "uA", "voltage": "uV", "discharge_sign": "negative"}``); ``error`` is set
+    when the meter stopped answering before the end (the samples up to then are kept).
+    """
+
+    samples: list[tuple[float, float]]
+    clock: str = "host"
+    units: dict[str, str] = field(default_factory=dict)
+    resolution_w: float | None = None  # the smallest power step the meter can show
+    error: str | None = None
+    clock_error_s: float = 0.0  # how far the meter's own time stamps may be off its clock (a CSV board's)
+
+
+class PowerMeter(ABC):
+    """Something that samples the power a device draws while edgebench measures it.
+
+    Registered as a class with ``register("um25c", Um25cMeter)``; ``edgebench run --power
+    NAME[:OPTIONS]`` makes one per run with the parsed options (``"PORT,rate=10"`` ->
+    ``{"port": "PORT", "rate": "10"}``; a bare first item is ``port``). The harness calls
+    :meth:`check` before measuring (refuse there, with :class:`~edgebench.errors.PowerMeterError`),
+    then :meth:`start` before the idle window and :meth:`stop` after the runner has finished.
+    Sampling must not block the caller: use a thread (host-side meters) or a loop on the device.
+    """
+
+    name: ClassVar[str]
+    plugin: str = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: dict[str, str], transport: Transport):
+        """Keep the parsed ``--power`` options and the run's transport (a meter on the device uses it)."""
+        self.options, self.transport = options, transport
+
+    def check(self) -> None:
+        """Refuse early (a missing port, a phone on its charger) with one line."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Begin sampling."""
+
+    @abstractmethod
+    def stop(self) -> PowerTrace:
+        """Stop sampling and return every sample taken since :meth:`start`."""

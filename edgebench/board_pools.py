@@ -30,7 +30,7 @@ _POOL_COLUMNS = ("group_key", "n", "first_id", "latest_id", "result_ids", "no_ti
                  "low_all", "high_all", "run_medians", "mem_median", "warnings")
 _LATEST_COLUMNS = ("id", "run_id", *KEY, "params", "artifact_size", "artifact_sha", "input_h", "input_w", "threads",
                    "median_ms", "ci_low_ms", "ci_high_ms", "n_runs", "psnr", "psnr_y", "ssim", "scale", "quick",
-                   "affinity", "dataset", "n_images", "baseline_psnr")
+                   "affinity", "dataset", "n_images", "baseline_psnr", "energy_mj", "energy_low_mj", "energy_high_mj")
 
 
 def _canon(value: Any) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .leaderboard import (COLUMNS, KEY, SETTING_COLUMN, VS_CPU_COLUMN, _cell, columns_for, footer, sections,
-                          warning_lines)
+from .leaderboard import (COLUMNS, ENERGY_COLUMN, KEY, SETTING_COLUMN, VS_CPU_COLUMN, _cell, columns_for, footer,
+                          sections, warning_lines)
 
 # The terminal table fits the console (render_rich): these columns stay whole at any width ≥ 80 ...
 ESSENTIAL = ("rank", "model", "backend", "precision", "psnr", "median_ms", "score")
 # ... and these join them, most useful first, for as long as the table still fits.
-OPTIONAL = ("delegate", "delta_int8_db", "ci", "flag", "setting", "vs_cpu", "ssim", "mem_peak_mb", "params",
+OPTIONAL = ("delegate", "delta_int8_db", "ci", "energy_mj", "flag", "setting", "vs_cpu", "ssim", "mem_peak_mb", "params",
             "artifact_kb", "n_pooled")
 # `--columns` names -> column keys (the JSON keys are accepted too). The device is the section's title,
 # so the terminal table shows it only when asked for.
@@ -22,7 +22,7 @@ COLUMN_NAMES = {"rank": "rank", "device": "device", "model": "model", "backend":
                 "precision": "precision", "psnr": "psnr", "delta_int8": "delta_int8_db", "ssim": "ssim",
                 "median": "median_ms", "ci": "ci", "peak_mb": "mem_peak_mb", "params": "params",
                 "size_kb": "artifact_kb", "score": "score", "n": "n_pooled", "stability": "flag",
-                "setting": "setting", "vs_cpu": "vs_cpu"}
+                "setting": "setting", "vs_cpu": "vs_cpu", "energy": "energy_mj"}
 MODEL_MIN_WIDTH = 8  # a folded model name still gets this many characters a line
 
 
@@ -48,7 +48,7 @@ def terminal_layout(rows: list[dict[str, Any]], width: int, columns: list[str] |
     """
     from rich.cells import cell_len
 
-    by_key = {c[0]: c for c in (*COLUMNS, SETTING_COLUMN, VS_CPU_COLUMN)}
+    by_key = {c[0]: c for c in (*COLUMNS, SETTING_COLUMN, VS_CPU_COLUMN, ENERGY_COLUMN)}
     cols = [by_key[k] for k in columns] if columns else [c for c in columns_for(rows) if c[0] != "device"]
     widths = {k: max([cell_len(h), *(cell_len(_cell(r, k, f)) for r in rows)]) for k, h, f in cols}
 

@@ -132,14 +132,16 @@ def leaderboard(ctx: click.Context, fmt: str, devices: tuple[str, ...], models: 
 @_with_filters
 @click.option("--latest", is_flag=True, help="Latest result per configuration instead of pooled results.")
 @_with_ranking
+@click.option("--y", "y_axis", type=click.Choice(["psnr", "energy"]), default="psnr", show_default=True,
+              help="What to plot against latency: PSNR (Pareto front marked) or energy per inference (mJ/frame).")
 @click.pass_context
 def plot(ctx: click.Context, output: Path, devices: tuple[str, ...], models: tuple[str, ...],
-         backends: tuple[str, ...], latest: bool, **ranking: Any) -> None:
+         backends: tuple[str, ...], latest: bool, y_axis: str = "psnr", **ranking: Any) -> None:
     """PSNR-vs-latency plot per section (device, input, scale) with the Pareto front marked (needs matplotlib)."""
-    from .plot import plot_pareto
+    from .plot import plot_energy, plot_pareto
 
     _, rows = _board(ctx, devices, models, backends, latest, **ranking)
-    n = plot_pareto(rows, output)
+    n = (plot_energy if y_axis == "energy" else plot_pareto)(rows, output)
     click.echo(f"Wrote {output} ({n} configurations)", err=True)
 
 

@@ -64,3 +64,7 @@ class DeviceTimeout(DeviceError):
 
 class BackendUnavailable(EdgebenchError):
     """A backend or delegate cannot run here (runtime not installed, delegate missing)."""
+
+
+class PowerMeterError(EdgebenchError):
+    """A power meter that cannot be used (bad option, missing port, a phone on its charger)."""

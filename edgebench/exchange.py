@@ -16,7 +16,9 @@ Format history (``version``):
   1 — first version. Optional fields added since, readable by every version-1 reader (an older
       one keeps fields it has no column for under ``extra["imported"]``): results' ``quick``,
       ``affinity``, ``conditions`` and ``baseline_psnr`` (store migration m003). A result without
-      ``quick`` is marked from its run's settings (:func:`edgebench.store.legacy_quick`).
+      ``quick`` is marked from its run's settings (:func:`edgebench.store.legacy_quick`). Results'
+      ``energy_mj``, ``energy_low_mj``, ``energy_high_mj`` and ``energy`` (the meter, units, windows,
+      alignment error and raw (time, watts) samples; store migration m005).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ FORMAT = "edgebench-results"
 VERSION = 1
 RUN_JSON = ("device_info", "host_info", "settings", "plugins", "argv")
 RESULT_JSON = ("timings", "warmup", "runtime", "environment", "warnings", "extra", "thermal", "memory",
-               "conditions")
+               "conditions", "energy")
 LOCAL = ("id", "run_id")  # row ids of one store: never exported
 
 
@@ -188,7 +190,9 @@ RESULT_RULES: dict[str, Rule] = {
     "ssim": (lambda v: _is_number(v) and -1 <= v <= 1, "a number from -1 to 1"),
     "warnings": (lambda v: isinstance(v, list) and all(map(_is_warning, v)),
                  "a list of objects with a text \"code\" and \"message\""),
-    **dict.fromkeys(("runtime", "environment", "thermal", "memory", "extra", "conditions"), OBJECT),
+    **dict.fromkeys(("runtime", "environment", "thermal", "memory", "extra", "conditions", "energy"), OBJECT),
+    # mJ/frame and its interval: a finite number, below zero only when the runs drew less than idle (noise)
+    **dict.fromkeys(("energy_mj", "energy_low_mj", "energy_high_mj"), _number()),
     "quick": FLAG,
 }
 RESULT_REQUIRED = ("uid", "created_at", "device", "model", "backend", "delegate", "precision")

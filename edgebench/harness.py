@@ -7,10 +7,11 @@ own process. Each result is committed as soon as it is measured.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ class Settings:
     smoke_test: bool = False  # --quick: stored, never ranked (not `quick`: that name is the preset below)
     cpu_baseline: bool = True  # a delegate job also measures the CPU path of the same artifact
     conditions: bool = True  # load, frequencies, battery... before and after each result
+    # a power meter, METER[:OPTIONS] (`run --power`, which the edgebench_power plugin adds, sets $EDGEBENCH_POWER)
+    power: str | None = field(default_factory=lambda: os.environ.get("EDGEBENCH_POWER") or None)
 
     @classmethod
     def quick(cls, **overrides: Any) -> "Settings":
@@ -146,6 +149,8 @@ class Harness:
         self._masks: dict[str, str] = {}
         self._python: Any = None  # the device's Python, probed when a native-capable backend first asks
         self._tmp: tempfile.TemporaryDirectory[str] | None = None  # made when first needed, removed by run()
+        self._meter: Any = None  # the run's power meter (settings.power), checked once the device is open
+        self.stop: Any = None  # a threading.Event: set, the run ends before its next job (multi-device Ctrl-C)
 
     @property
     def tmpdir(self) -> Path:
@@ -214,7 +219,14 @@ class Harness:
             session.open()
             cores = self._resolve_affinities(jobs)  # a mask naming absent cores fails here, with one line
             self.store.update_run(self.run_id, device_info=_safe_info(self.transport) | cores)
+            if self.settings.power:  # a meter that cannot measure refuses the run here, with one line
+                from .energy import make_meter
+
+                self._meter = make_meter(self.settings.power, self.transport)
+                self._meter.check()
             for job in jobs:
+                if self.stop is not None and self.stop.is_set():
+                    raise KeyboardInterrupt  # stored 'interrupted', like a Ctrl-C in a single-device run
                 try:
                     self.measure(job, session)
                 except (ExportError, ArtifactError, BackendUnavailable) as exc:
@@ -250,25 +262,31 @@ class Harness:
             self._quality_set(job.model.scale)
             inputs = self._low_res[job.model.scale]
         before = self._conditions()
-        native = job.backend.measure_native(NativeJob(
-            self.transport, artifact, job.delegate, self.threads_for(job), {"settings": asdict(self.settings)},
-            quality_inputs=inputs, affinity=self.affinity_for(job), device_python=self.device_python,
-            export_variant=lambda variant: self._variant(job, variant)))
+        power = self._power_begin(job)  # the meter's idle window, before the runner or the native tool starts
+        try:
+            native = job.backend.measure_native(NativeJob(
+                self.transport, artifact, job.delegate, self.threads_for(job), {"settings": asdict(self.settings)},
+                quality_inputs=inputs, affinity=self.affinity_for(job), device_python=self.device_python,
+                export_variant=lambda variant: self._variant(job, variant)))
+            if native is None:
+                self.reporter.phase(job, "measuring")
+                result, outputs = self._run_runner(job, artifact, session, affinity=self.affinity_for(job))
+            else:  # the tool's own quality pass, when it can run the images on the device
+                result, outputs = native, native.pop("outputs", None)
+        except BaseException:
+            if power is not None:
+                power.abort()
+            raise
+        if power is not None:  # the timed region: the runner's stamps, or a native tool's exit stamp
+            self._power_end(job, power, result)
+        quality = self._score(job, outputs) if outputs is not None else None
         if native is not None:
-            result = native
-            quality = None
-            outputs = result.pop("outputs", None)
-            if outputs is not None:  # the tool ran the quality images on the device itself
-                quality = self._score(job, outputs)
+            if outputs is not None:
                 result["quality_on"] = "device"
             elif self.settings.quality:  # the tool cannot: the same artifact on this machine's CPU, said so
                 self.reporter.phase(job, "quality on host cpu")
                 quality = self._host_quality(job, artifact)
                 result["quality_on"] = "host-cpu"
-        else:
-            self.reporter.phase(job, "measuring")
-            result, outputs = self._run_runner(job, artifact, session, affinity=self.affinity_for(job))
-            quality = self._score(job, outputs) if outputs is not None else None
         check_full_delegation(job.delegate, result, self.settings.require_full_delegation, self.profile.name)
         if before is not None:
             result["conditions"] = self._judge(before, result)
@@ -276,6 +294,37 @@ class Harness:
         self.store.add_result(self.run_id, row)
         self.reporter.done(job, row)
         return row
+
+    def _power_begin(self, job: Job) -> Any:
+        """Start the run's power meter and wait out its idle window (None without ``--power``)."""
+        if self._meter is None:
+            return None
+        from .energy import PowerSession
+        from .errors import PowerMeterError
+
+        self.reporter.phase(job, f"idle power ({self._meter.name})")
+        power = PowerSession(self._meter, self.transport)
+        try:
+            power.begin()
+        except PowerMeterError as exc:  # e.g. the meter lost earlier in the run: measure without it
+            power.abort()
+            self._note(job, f"{exc}: measured without energy")
+            return None
+        return power
+
+    def _power_end(self, job: Job, power: Any, result: dict[str, Any]) -> None:
+        """Energy per inference into ``result``; a meter that failed costs the energy, never the latency."""
+        from .errors import PowerMeterError
+
+        try:
+            result["energy"] = power.finish(result)
+        except PowerMeterError as exc:
+            result["energy_error"] = str(exc)
+            self._note(job, str(exc))
+            return
+        from .energy import describe
+
+        self._note(job, describe(result["energy"]))
 
     def device_python(self) -> Any:
         """What the profile's Python can run on the device, probed once per run (see device_python)."""
@@ -457,6 +506,12 @@ class Harness:
         row.update({k: summary[k] for k in stats.SUMMARY_COLUMNS})
         if quality:
             row.update({k: quality[k] for k in ("psnr", "psnr_y", "ssim", "dataset", "n_images", "baseline_psnr")})
+        if result.get("energy"):
+            energy = result["energy"]
+            row.update(energy_mj=energy["mj_per_frame"], energy_low_mj=energy["ci_low_mj"],
+                       energy_high_mj=energy["ci_high_mj"], energy=energy)
+        elif result.get("energy_error"):
+            row["extra"]["energy_error"] = result["energy_error"]
         if job.baseline_for:
             row["extra"]["cpu_baseline_for"] = job.baseline_for
         if artifact.meta.get("reexported"):

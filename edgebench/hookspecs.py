@@ -12,7 +12,7 @@ from typing import Callable
 import click
 from pluggy import HookimplMarker, HookspecMarker
 
-from .api import Backend, DatasetSpec, ModelSpec, Transport
+from .api import Backend, DatasetSpec, ModelSpec, PowerMeter, Transport
 
 hookspec = HookspecMarker("edgebench")
 hookimpl = HookimplMarker("edgebench")
@@ -51,6 +51,15 @@ def edgebench_register_datasets(register: Callable[[DatasetSpec], None]) -> None
     """Register evaluation photo sets: call ``register(spec)`` with a :class:`~edgebench.api.DatasetSpec`.
 
     ``edgebench run --dataset NAME`` uses it; ``spec.load`` is called only then.
+    """
+
+
+@hookspec
+def edgebench_register_power_meters(register: Callable[[str, type[PowerMeter]], None]) -> None:
+    """Register power meters: ``register("um25c", Um25cMeter)``; ``edgebench run --power NAME[:OPTIONS]`` picks one.
+
+    Pass the :class:`~edgebench.api.PowerMeter` subclass, not an instance: edgebench creates one per
+    run with the options after the colon and the run's transport.
     """
 
 

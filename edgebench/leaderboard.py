@@ -84,7 +84,8 @@ def identity_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 _BOARD_COLUMNS = ("id", "run_id", "device", "model", "backend", "delegate", "precision", "params", "artifact_size",
                   "artifact_sha", "input_h", "input_w", "threads", "median_ms", "ci_low_ms", "ci_high_ms", "n_runs",
                   "mean_ms", "std_ms", "timings", "mem_peak_bytes", "psnr", "psnr_y", "ssim", "warnings", "scale",
-                  "quick", "affinity", "dataset", "n_images", "baseline_psnr", "quality_on")
+                  "quick", "affinity", "dataset", "n_images", "baseline_psnr", "quality_on", "energy_mj", "energy_low_mj",
+                  "energy_high_mj")
 
 
 def load_results(db: sqlite3.Connection, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -365,6 +366,11 @@ def _make_row(latest: dict[str, Any], ident: dict[str, Any], summary: PoolSummar
         result_id=latest["id"], run_id=latest["run_id"], pooled_result_ids=list(summary.ids),
         not_pooled=n_others, not_pooled_reason=reason,
     )
+    if latest.get("energy_mj") is not None:
+        # the latest result's energy, like its PSNR: a figure with its own interval, not pooled across results;
+        # only on rows that have one, so a board without --power results reads as it always did
+        row.update(energy_mj=latest["energy_mj"], energy_low_mj=latest.get("energy_low_mj"),
+                   energy_high_mj=latest.get("energy_high_mj"))
     row["section"], row["setting"] = ranking.section_of(row), ranking.setting_of(row)
     return row
 
@@ -391,6 +397,7 @@ COLUMNS = [  # (key, header, format)
 ]
 SETTING_COLUMN = ("setting", "Setting", "{}")  # shown when a board holds more than one core mask / thread count
 VS_CPU_COLUMN = ("vs_cpu", "× vs CPU", "{:.2f}×")  # shown when a board holds delegate rows with a CPU baseline
+ENERGY_COLUMN = ("energy_mj", "mJ/frame", "{:.3g}")  # shown when a board holds a result measured with --power
 
 
 def columns_for(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -401,6 +408,8 @@ def columns_for(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         cols.insert(at, SETTING_COLUMN)
     if any(r.get("vs_cpu") is not None for r in rows):
         cols.insert([k for k, _, _ in cols].index("score") + 1, VS_CPU_COLUMN)
+    if any(r.get("energy_mj") is not None for r in rows):
+        cols.insert([k for k, _, _ in cols].index("mem_peak_mb"), ENERGY_COLUMN)
     return cols
 
 
@@ -436,7 +445,11 @@ NOTES = ("runtime = median latency at input {inputs}; rows rank only against row
 
 def notes(rows: list[dict[str, Any]]) -> str:
     """What the figures mean (everything but the formula)."""
-    return NOTES.format(inputs=", ".join(sorted({r["input"] for r in rows})))
+    text = NOTES.format(inputs=", ".join(sorted({r["input"] for r in rows})))
+    if any(r.get("energy_mj") is not None for r in rows):
+        text += (" mJ/frame: (mean power during the timed runs - idle power) x median latency, from the result's "
+                 "power meter (run --power; docs/energy.md).")
+    return text
 
 
 def footer(rows: list[dict[str, Any]]) -> str:
@@ -495,7 +508,7 @@ CSV_FIELDS = ["rank", "device", "model", "backend", "delegate", "precision", "ps
               "median_ms", "ci_low_ms", "ci_high_ms", "mem_peak_mb", "params", "artifact_kb", "score", "input",
               "threads", "runtime", "n_results", "n_pooled", "n_runs", "run_cv", "flag", "hint", "pareto",
               "rank_label", "section", "scale", "quick", "affinity", "setting", "vs_cpu", "cpu_median_ms",
-              "quality_flags", "unranked"]
+              "quality_flags", "unranked", "energy_mj", "energy_low_mj", "energy_high_mj"]
 
 
 def render_csv(rows: list[dict[str, Any]]) -> str:

@@ -89,6 +89,41 @@ def quality_failure(proc: Any, marker: str, tool: str, delegate: str,
     return ArtifactError(f"the quality pass through {tool} ({delegate}) failed: {reason}")
 
 
+STAMP = "@@EB-STAMP@@"
+_STAMP_SH = f'printf "%s %s %s\\n" {STAMP} "$(date +%s.%N)" "$(cut -d" " -f1 /proc/uptime 2>/dev/null)" >&2'
+
+
+def stamped(argv: list[str]) -> list[str]:
+    """``argv`` run by ``sh`` between two stamps of the device's clocks (wall, uptime) on stderr, for a
+    power meter to find the tool's timed region; the exit status stays the tool's."""
+    return ["sh", "-c", f'{_STAMP_SH}; "$@"; s=$?; {_STAMP_SH}; exit $s', "sh", *argv]
+
+
+def without_stamps(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if not line.startswith(STAMP))
+
+
+def tool_window(stderr: str, loop_s: float | None) -> dict[str, Any] | None:
+    """A native tool's timed region on the device's clocks: the last ``loop_s`` seconds before it exited.
+
+    The tools print no timestamps, so the region is placed against the exit stamp; what the tool did
+    after its loop (printing its summary) shifts it, and all the time the tool spent outside its loop
+    bounds that shift: it is stored as the window's error (at most a quarter of the loop)."""
+    stamps = [line.split()[1:] for line in stderr.split("\n") if line.startswith(STAMP)]
+    if len(stamps) < 2 or not loop_s or loop_s <= 0:
+        return None
+    try:
+        (w0, *u0), (w1, *u1) = [(float(s[0]), *(float(v) for v in s[1:2] if v)) for s in (stamps[0], stamps[-1])]
+    except (ValueError, IndexError):
+        return None
+    outside = max(w1 - w0 - loop_s, 0.0)
+    window: dict[str, Any] = {"started": {"wall": w0, "uptime": u0[0] if u0 else None},
+                              "wall": [w1 - loop_s, w1], "uptime": [u1[0] - loop_s, u1[0]] if u1 else None,
+                              "error_s": round(min(outside, loop_s / 4), 6),
+                              "source": "native tool: the last loop seconds before its exit stamp"}
+    return window
+
+
 def cannot_start(name: str, binary: str, device: str, status: int, text: str) -> BackendUnavailable:
     """The device's shell could not start the command (exit status 126/127): its last words say why."""
     last = [ln.strip() for ln in text.splitlines() if ln.strip()]

@@ -141,3 +141,48 @@ def _label_points(fig: Any, axes: Any, devices: list[str], pts: list[dict[str, A
                     break
             assert best is not None
             taken.append(best[2])
+
+
+def _energy_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pts = [r for r in rows if r.get("energy_mj") is not None and r.get("median_ms")]
+    if not pts:
+        raise EdgebenchError("no stored result has an energy figure to plot: measure with edgebench run --power METER")
+    return pts
+
+
+def plot_energy(rows: list[dict[str, Any]], path: Path, dpi: int = 120) -> int:
+    """``plot --y energy``: energy per inference (mJ/frame, 95 % interval bars) against median latency, one
+    panel per section. Returns the number of points drawn."""
+    plt = _pyplot()
+    import matplotlib
+
+    pts = _energy_points(rows)
+    sections = list(dict.fromkeys(r.get("section", r["device"]) for r in pts))
+    backends = list(dict.fromkeys(r["backend"] for r in pts))
+    colour = {b: PALETTE[i % len(PALETTE)] for i, b in enumerate(backends)}
+    fig, axes = plt.subplots(1, len(sections), figsize=(6.4 * len(sections), 4.6), squeeze=False)
+    for ax, section in zip(axes[0], sections):
+        for r in (r for r in pts if r.get("section", r["device"]) == section):
+            lo, hi = r.get("energy_low_mj"), r.get("energy_high_mj")
+            yerr = [[r["energy_mj"] - lo], [hi - r["energy_mj"]]] if lo is not None and hi is not None else None
+            ax.errorbar(r["median_ms"], r["energy_mj"], yerr=yerr, fmt="s" if r["precision"] == "fp32" else "o",
+                        color=colour[r["backend"]], ms=6, capsize=2, elinewidth=1, alpha=0.9)
+            ax.annotate(point_label(r), (r["median_ms"], r["energy_mj"]), xytext=(6, 6), textcoords="offset points",
+                        fontsize=8)
+        ax.set_xscale("log")
+        ax.margins(x=0.25, y=0.2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("median latency, ms (log)")
+        ax.set_ylabel("energy per inference, mJ/frame (bars: 95% interval)")
+        ax.set_title(section)
+        ax.grid(True, which="both", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="o", ls="", color=colour[b], label=b) for b in backends]
+    axes[0][-1].legend(handles=handles, fontsize=9, title="backend", title_fontsize=9)
+    fig.text(0.01, 0.995, "mJ/frame = (mean power during timed runs - idle power) x median latency", fontsize=8,
+             color="#555", va="top")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.15)
+    plt.close(fig)
+    return len(pts)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
-from .api import Backend, DatasetSpec, ModelSpec, Transport
+from .api import Backend, DatasetSpec, ModelSpec, PowerMeter, Transport
 from .errors import PluginError
 
 pm = pluggy.PluginManager("edgebench")
@@ -63,6 +63,7 @@ HOOK_FOR_KIND = {
     "backend": "edgebench_register_backends",
     "transport": "edgebench_register_transports",
     "dataset": "edgebench_register_datasets",
+    "power meter": "edgebench_register_power_meters",
 }
 
 _loaded = False
@@ -225,10 +226,11 @@ backends = Registry("backend", "edgebench_register_backends", Backend)
 models = Registry("model", "edgebench_register_models", ModelSpec)
 transports = Registry("transport", "edgebench_register_transports", Transport)
 datasets = Registry("dataset", "edgebench_register_datasets", DatasetSpec)
+power_meters = Registry("power meter", "edgebench_register_power_meters", PowerMeter)
 
 
 def reset_registries() -> None:
-    for registry in (backends, models, transports, datasets):
+    for registry in (backends, models, transports, datasets, power_meters):
         registry.reset()
 
 

@@ -22,6 +22,7 @@ COLUMNS = [  # (key, header, numeric); device is the section, so it is not a col
     ("mem_peak_mb", "Peak MB", True), ("params", "Params", True), ("artifact_kb", "Size KB", True),
     ("score", "Score", True), ("n_pooled", "n", True), ("flag", "Stability", False),
 ]
+ENERGY = ("energy_mj", "mJ/frame", True)  # a column only on boards with a result measured with --power
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 STYLE = """
@@ -147,15 +148,23 @@ def render_html(rows: list[dict[str, Any]], title: str = "edgebench leaderboard"
     return "\n".join(parts) + "\n"
 
 
+def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    cols = list(COLUMNS)
+    if any(r.get("energy_mj") is not None for r in rows):
+        cols.insert([k for k, _, _ in cols].index("mem_peak_mb"), ENERGY)
+    return cols
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     esc = html.escape
+    columns = _columns(rows)
     head = "".join(
         f'<th data-type="{"num" if numeric else "text"}" class="{"num" if numeric else "text"}"'
-        f' scope="col">{esc(header)}</th>' for _, header, numeric in COLUMNS)
+        f' scope="col">{esc(header)}</th>' for _, header, numeric in columns)
     body = []
     for r in rows:
         cells = []
-        for key, _, numeric in COLUMNS:
+        for key, _, numeric in columns:
             cells.append(_td(r, key, numeric))
         flag = r.get("flag") or "ok"
         body.append(f'<tr class="{esc(flag)}" data-result="{r.get("result_id")}">{"".join(cells)}</tr>')
@@ -164,7 +173,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 FORMATS = {"rank": "{}", "psnr": "{:.2f}", "delta_int8_db": "{:+.2f}", "ssim": "{:.4f}", "mem_peak_mb": "{:.1f}",
-           "params": "{:,}", "artifact_kb": "{:.0f}", "score": "{:.3g}", "n_pooled": "{}"}
+           "params": "{:,}", "artifact_kb": "{:.0f}", "score": "{:.3g}", "n_pooled": "{}", "energy_mj": "{:.3g}"}
 
 
 def _td(r: dict[str, Any], key: str, numeric: bool) -> str:
@@ -195,6 +204,8 @@ def _td(r: dict[str, Any], key: str, numeric: bool) -> str:
         return f'<td data-v="">{"–" if value is None else value}</td>'
     text = fmt_ms(value) if key == "median_ms" else FORMATS.get(key, "{}").format(value)
     title = ""
+    if key == "energy_mj" and r.get("energy_low_mj") is not None:
+        title = f' title="95% interval {r["energy_low_mj"]:.3g}–{r["energy_high_mj"]:.3g} mJ per inference"'
     if key == "n_pooled" and (r.get("n_results") or 0) > 1:
         title = (f' title="{r["n_pooled"]} of {r["n_results"]} results pooled, {r.get("n_runs")} timed runs;'
                  f' per-result medians {fmt_ms(r["run_median_min_ms"])}–{fmt_ms(r["run_median_max_ms"])} ms"')

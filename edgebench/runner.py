@@ -164,6 +164,19 @@ def load_window(start, end, top=3):
             "others_cores": round(max(0.0, busy - own) / window, 3), "busiest": busiest[:top]}
 
 
+def stamp():
+    """Now on the device's clocks, for a power meter to find the timed region in its samples: the wall
+    clock (a host-side meter is aligned to it over the transport) and the uptime a sampling loop on
+    the device reads from /proc/uptime (None where it cannot be read)."""
+    wall = time.time()
+    try:
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        uptime = None
+    return {"wall": wall, "uptime": uptime}
+
+
 def load_adapter(path):
     spec = importlib.util.spec_from_file_location("edgebench_adapter", path)
     module = importlib.util.module_from_spec(spec)
@@ -179,6 +192,7 @@ def main(argv):
     if len(argv) != 2:
         print("usage: runner.py job.json", file=sys.stderr)
         return 2
+    launched = stamp()  # before the runtime loads: a power meter's idle window ends before this
     job_path = os.path.abspath(argv[1])
     base = os.path.dirname(job_path)
     with open(job_path) as fh:
@@ -223,6 +237,7 @@ def main(argv):
     max_time = float(timing.get("max_time", 600.0))
     cooldown = float(timing.get("cooldown", 0.0))
     load_start = load_sample()  # around the timed loop only: warm-up and quality are not judged
+    timed_start = stamp()
     values, started = [], clock()
     while True:
         if cooldown:
@@ -233,6 +248,7 @@ def main(argv):
         elapsed = (clock() - started) / 1e9
         if (len(values) >= runs and elapsed >= min_time) or elapsed >= max_time:
             break
+    timed_end = stamp()
     load = load_window(load_start, load_sample(end=True))
     mem_timed = proc_status()
 
@@ -270,6 +286,10 @@ def main(argv):
     }
     if load is not None:
         result["load"] = load
+    # the timed region on the device's clocks (edgebench.energy aligns a power meter's samples to it)
+    result["window"] = {"started": launched, "wall": [timed_start["wall"], timed_end["wall"]],
+                        "uptime": ([timed_start["uptime"], timed_end["uptime"]]
+                                   if timed_start["uptime"] is not None and timed_end["uptime"] is not None else None)}
     text = json.dumps(result)
     with open(here(job.get("result", "result.json")), "w") as fh:
         fh.write(text)

@@ -24,7 +24,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append
 
 JSON_COLUMNS = ("timings", "warmup", "runtime", "environment", "warnings", "extra", "thermal", "memory",
-                "conditions")
+                "conditions", "energy")
 
 
 @migration
@@ -176,6 +176,18 @@ def m004_board_pools(db: sqlite3.Connection) -> None:
     # every stored result still to summarise: Store.open builds the summaries once the schema is
     # complete (a later change of what a summary holds: a migration that empties them and marks all again)
     db.execute(f"INSERT INTO board_dirty (result_id, {cols}) SELECT DISTINCT NULL, {cols} FROM results")
+
+
+@migration
+def m005_energy(db: sqlite3.Connection) -> None:
+    # energy per inference from `run --power` (edgebench.energy): the figure and its 95 % interval as
+    # columns (the board, sorting, filters read them), and `energy` (JSON) with how it was measured: the
+    # meter, units found, idle and timed windows, alignment error and the raw (time, watts) samples.
+    # Results measured without a meter keep NULL: no energy, not zero.
+    db.execute("ALTER TABLE results ADD COLUMN energy_mj REAL")
+    db.execute("ALTER TABLE results ADD COLUMN energy_low_mj REAL")
+    db.execute("ALTER TABLE results ADD COLUMN energy_high_mj REAL")
+    db.execute("ALTER TABLE results ADD COLUMN energy TEXT")
 
 
 def now() -> str:

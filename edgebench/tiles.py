@@ -56,8 +56,9 @@ def stitch(tiles: list[tuple[int, int, np.ndarray]], image_shape: tuple[int, ...
     return out[:, :h * scale, :w * scale]
 
 
-def largest_tile(images: list[np.ndarray], multiple: int = 8) -> tuple[int, int]:
-    """The largest tile no image is smaller than (so none is padded), floored to ``multiple``."""
+def largest_tile(images: list[np.ndarray], multiple: int = 1) -> tuple[int, int]:
+    """The largest tile no image is smaller than (so none is padded and the smallest needs one tile),
+    floored to ``multiple``."""
     h = min(int(i.shape[-3]) for i in images)
     w = min(int(i.shape[-2]) for i in images)
     return max(h // multiple * multiple, multiple), max(w // multiple * multiple, multiple)

@@ -79,7 +79,7 @@ def test_all_three_backends_store_int8_results_scored_on_a_phone_without_python(
     # the .pte the runner ran is a fixed-size export of the same model, counted on the host
     runtime = et_row["runtime"]
     assert runtime["delegate_name"] == "XnnpackBackend" and runtime["partitions"] >= 1, runtime
-    # what stays on ExecuTorch's CPU kernels is named (int8 I/O: the quantize/dequantize at the edges)
+    # what stays on ExecuTorch's CPU kernels is named
     assert runtime["delegation_kind"] == ("partial" if runtime["cpu_kernel_calls"] else "full"), runtime
     assert len(runtime.get("fallback_ops") or []) <= runtime["cpu_kernel_calls"], runtime
     assert et_row["extra"]["artifact"]["fixed_size"] == [48, 64]
@@ -188,3 +188,47 @@ def test_perf_test_runs_the_aarch64_onnxruntime_on_an_arm64_phone_without_python
     assert info["kernel"].endswith("aarch64") and info["abi"] == "arm64-v8a"
     assert row["runtime"]["runtime"] == "onnxruntime_perf_test" and row["quality_on"] == "device"
     assert len(row["timings"]) == 6 and row["psnr"] > 20
+
+
+def test_a_native_tools_energy_on_a_stock_phone_is_within_5_percent(tmp_path, workdir, edgebench_env,  # noqa: F811
+                                                                     monkeypatch):
+    """--power battery with onnxruntime_perf_test: the timed region comes from the tool's exit stamp and its
+    own loop time; the truth is the battery stand-in's power over where the double's loop really ran."""
+    import os
+    from pathlib import Path
+
+    from conftest_remote import need
+    from edgebench.testing.power_load import LoadPower, cwd_under
+    from edgebench.testing.remote_devices import virtual_pixel
+
+    need("adb")
+    loop = tmp_path / "loop.txt"
+    monkeypatch.setenv("EDGEBENCH_DOUBLE_LOOP_FILE", str(loop))
+    tool = write_ort_perf_test(tmp_path / "onnxruntime_perf_test")
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    with virtual_pixel(workdir, python=False) as phone:
+        phone.write_profile(Path(os.environ["EDGEBENCH_DEVICES_DIR"]))
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", phone.env["ANDROID_ADB_SERVER_PORT"])
+        phone.endpoint.set_android_state(plugged="none")
+        load = LoadPower(cwd_under(phone.endpoint.root))
+        with load:
+            phone.endpoint.simulate_battery(load.watts, current_unit="uA", discharge_negative=True)
+            result = invoke_cli("run", "--device", "pixel-test", "--model", "bicubic", "-p", "int8", "-b",
+                                "onnxruntime", "--size", "180x320", "--runs", "10", "--warmup", "2", "--min-time", "3",
+                                "--no-quality", "--power", "battery", "--ort-perf-test", str(tool))
+            phone.endpoint.stop_battery()
+    assert result.exit_code == 0, result.output
+    with contextlib.closing(Store.open()) as store:
+        (row,) = store.results()
+    assert row["runtime"]["runtime"] == "onnxruntime_perf_test" and row["energy_mj"] is not None, row["extra"]
+    window = row["energy"]["runner_window"]
+    assert window["source"].startswith("native tool") and window["error_s"] >= 0
+    start, end = map(float, loop.read_text().split())
+    placed = window["wall"]
+    assert abs(placed[0] - start) < 0.25 and abs(placed[1] - end) < 0.25, (placed, start, end)
+    truth = load.excess_energy(start, end) / (end - start) * row["median_ms"]
+    print(f"perf_test + battery: {row['energy_mj']:.3f} mJ/frame, truth {truth:.3f} "
+          f"({row['energy_mj'] / truth - 1:+.1%}); window placed {placed[0] - start:+.3f} / {placed[1] - end:+.3f} s, "
+          f"stored error {window['error_s']:.3f} s")
+    assert truth > 0.1 and abs(row["energy_mj"] / truth - 1) < 0.05, (row["energy_mj"], truth)

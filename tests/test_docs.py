@@ -199,3 +199,38 @@ def test_documented_json_rows_must_be_among_the_real_ones():
 def test_virtual_devices_example_passes(tmp_path, edgebench_phone, edgebench_board):
     module = example_plugin("testing.md", "virtual-devices", tmp_path)
     module.test_on_the_phone_and_the_board(tmp_path, edgebench_phone, edgebench_board)
+
+
+def test_power_meters_example_reads_a_supply_and_keeps_what_came_before_it_was_unplugged(tmp_path):
+    import os
+    import time
+
+    from edgebench.errors import PowerMeterError
+    from edgebench.testing.power_meters import _PtyPair
+
+    class Supply(_PtyPair):  # answers MEAS:POW? like a bench supply drawing 2.5 W
+        def _serve(self):
+            buffer = b""
+            while not self._stop.is_set():
+                try:
+                    buffer += os.read(self.fd, 64)
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        if line.strip() == b"MEAS:POW?":
+                            os.write(self.fd, b"2.500\n")
+                except OSError:
+                    return
+
+    with registered(example_plugin("hooks.md", "edgebench_register_power_meters", tmp_path), "ex-power"):
+        meter_class = plugins.power_meters.get("scpi")
+        with pytest.raises(PowerMeterError, match="needs its port"):
+            meter_class({}, None).check()
+        with Supply(tmp_path, "ttyUSB-supply") as supply:
+            meter = meter_class({"port": supply.port}, None)
+            meter.start()
+            time.sleep(0.5)
+            supply.kill()
+            time.sleep(0.3)
+            trace = meter.stop()
+    assert len(trace.samples) >= 3 and {w for _, w in trace.samples} == {2.5}
+    assert trace.error and trace.clock == "host"

@@ -130,11 +130,11 @@ def test_fields_from_a_newer_schema_are_kept(tmp_path):
     store = Store.open(tmp_path / "n.db")
     add_result(store, add_run(store))
     doc = exchange.export_doc(store)
-    doc["runs"][0]["results"][0]["energy_mj"] = 12.5  # a column this edgebench does not have
+    doc["runs"][0]["results"][0]["carbon_g"] = 12.5  # a column this edgebench does not have
     other = Store.open(tmp_path / "o.db")
     exchange.import_doc(other, doc)
     (stored,) = other.results()
-    assert stored["extra"]["imported"] == {"energy_mj": 12.5}
+    assert stored["extra"]["imported"] == {"carbon_g": 12.5}
     assert exchange.import_doc(other, doc)["duplicates"] == 1  # still recognised as the same result
 
 

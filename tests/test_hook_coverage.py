@@ -228,3 +228,48 @@ def test_hook_edgebench_register_commands():
     finally:
         cli.commands.pop("hook-hello", None)
     assert result.exit_code == 0 and result.output == "hello board\n"
+
+
+def test_hook_edgebench_register_power_meters(edgebench_store):
+    import os
+    import threading
+    import time
+
+    from edgebench import PowerMeter, PowerTrace
+    from edgebench.testing.power_load import LoadPower, descendants_of
+
+    load = LoadPower(descendants_of(os.getpid()))  # the host's runner is a child of this process
+
+    class ChildPower(PowerMeter):
+        """Samples the stand-in's power at 20 Hz on the host's clock."""
+
+        def start(self):
+            self.samples, self.done = [], threading.Event()
+            self.thread = threading.Thread(target=self._poll, daemon=True)
+            self.thread.start()
+
+        def _poll(self):
+            while not self.done.wait(0.05):
+                self.samples.append((time.time(), load.watts()))
+
+        def stop(self):
+            self.done.set()
+            self.thread.join()
+            return PowerTrace(self.samples, clock="host", units={"power": "W"})
+
+    class Meters:
+        __name__ = "hook-power-meters"
+
+        @hookimpl
+        def edgebench_register_power_meters(self, register):
+            register("child-power", ChildPower)
+
+    with registered(Meters()), load:
+        assert plugins.power_meters.get("child-power").plugin == "hook-power-meters"
+        row = measure_one("bicubic", "onnxruntime", "int8", store=edgebench_store, power="child-power",
+                          height=120, width=160, runs=10, min_time=1.5, quality=False)
+    energy = row["energy"]
+    assert energy["meter"] == "child-power" and energy["units"] == {"power": "W"} and energy["n_run"] >= 10
+    start, end = energy["runner_window"]["wall"]
+    truth = load.excess_energy(start, end) / (end - start) * row["median_ms"]
+    assert truth > 0 and abs(row["energy_mj"] / truth - 1) < 0.05, (row["energy_mj"], truth)

@@ -141,7 +141,7 @@ def test_a_valid_export_round_trips(tmp_path):
                conditions={"before": {"load": 0.1}, "after": {"load": 0.2}})
     add_result(src, run, model="no-quality", psnr=None, psnr_y=None, ssim=None, mem_peak_bytes=None)
     doc = json.loads(exchange.dumps(exchange.export_doc(src)))  # through the text, as a file would be
-    doc["runs"][0]["results"][1]["energy_mj"] = "lots"  # a field of a newer edgebench: kept, unchecked
+    doc["runs"][0]["results"][1]["carbon_g"] = "lots"  # a field of a newer edgebench: kept, unchecked
     exchange.check(doc, "board.json")
     dst = Store.open(tmp_path / "dst.db")
     assert exchange.import_doc(dst, doc) == {"runs": 1, "results": 2, "duplicates": 0}
@@ -154,7 +154,7 @@ def test_a_valid_export_round_trips(tmp_path):
     first = dst.results()[0]
     assert first["quick"] == 1 and first["affinity"] == "f0" and first["conditions"]["after"] == {"load": 0.2}
     assert first["psnr"] == math.inf and first["baseline_psnr"] == 26.5
-    assert dst.results()[1]["extra"]["imported"] == {"energy_mj": "lots"}
+    assert dst.results()[1]["extra"]["imported"] == {"carbon_g": "lots"}
 
 
 @pytest.mark.parametrize("settings, quick", [

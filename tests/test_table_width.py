@@ -170,7 +170,7 @@ def test_columns_picks_and_orders_and_rejects_unknown_names(board):
     assert parse_columns("median_ms,delta_int8") == ["median_ms", "delta_int8_db"]  # JSON keys work too
     with pytest.raises(ValueError, match="unknown column.*bogus; valid: rank, device, model"):
         parse_columns("rank,bogus")
-    assert set(COLUMN_NAMES.values()) == {k for k, _, _ in columns_for([{"vs_cpu": 1.0, "settings_tried": 2}])}
+    assert set(COLUMN_NAMES.values()) == {k for k, _, _ in columns_for([{"vs_cpu": 1.0, "settings_tried": 2, "energy_mj": 1.0}])}
 
 
 def test_leaderboard_command_options(board, tmp_path):

@@ -38,7 +38,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .adb_faults import Fault, FaultPlan, Trip
 from .adb_streams import Connection
@@ -62,8 +62,9 @@ PIXEL_7 = {
 }
 FEATURES = ("shell_v2", "cmd", "fixed_push_mkdir")
 # device dirs that live under root
-MAPPED = ("/data", "/sdcard", "/system", "/sys/class/thermal", "/sys/devices/system/cpu")
-_PATH_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_./-])(/data|/sdcard|/system|/sys/class/thermal|/sys/devices/system/cpu)"
+MAPPED = ("/data", "/sdcard", "/system", "/sys/class/thermal", "/sys/devices/system/cpu", "/sys/class/power_supply")
+_PATH_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_./-])(/data|/sdcard|/system|/sys/class/thermal|/sys/devices/system/cpu"
+                           r"|/sys/class/power_supply)"
                            r"(?=/|[^A-Za-z0-9_.-]|$)")
 _DEVICE_PATH = "/system/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -102,6 +103,7 @@ class AdbEndpoint:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self.faults = FaultPlan()
+        self._battery: tuple[threading.Event, threading.Thread] | None = None
         self._prepare_root()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class AdbEndpoint:
     def stop(self) -> None:
         """Stop listening, drop every connection, kill every command still running."""
         self._stopped.set()
+        self.stop_battery()
         self._unlisten()
         self.drop_connections()
 
@@ -203,7 +206,7 @@ class AdbEndpoint:
 
     # -- the device's filesystem ---------------------------------------------------------------
     def _prepare_root(self) -> None:
-        for sub in ("data/local/tmp", "sdcard", "system/bin", "sys/class/thermal"):
+        for sub in ("data/local/tmp", "sdcard", "system/bin", "sys/class/thermal", "sys/class/power_supply/battery"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "data/local/tmp").chmod(0o1777)
         props = "".join(f"{k}={v}\n" for k, v in sorted(self.props.items()))
@@ -225,6 +228,8 @@ class AdbEndpoint:
         dumpsys = self.root / "system/bin/dumpsys"
         dumpsys.write_text(_DUMPSYS)  # battery / power / thermalservice from system/dumpsys.state
         dumpsys.chmod(0o755)
+        self._write_battery("voltage_now", "3850000")  # a resting phone until simulate_battery() runs
+        self._write_battery("current_now", "400000")
         self.set_android_state()
         self.set_cpus()
         if not self.python:  # shadow the host's (or the rootfs') interpreters, as mksh reports a missing one
@@ -290,6 +295,48 @@ class AdbEndpoint:
         tmp = self.root / "system/.dumpsys.state.new"
         tmp.write_text("".join(f"{k}={str(v).lower()}\n" for k, v in state.items()))
         tmp.replace(self.root / "system/dumpsys.state")
+        # the fuel gauge says the same (POWER_SUPPLY_STATUS: the kernel's words)
+        status = "Discharging" if plugged == "none" else "Full" if battery_level >= 100 else "Charging"
+        self._write_battery("status", status)
+        self._write_battery("capacity", str(int(battery_level)))
+
+    def _write_battery(self, name: str, value: str) -> None:
+        folder = self.root / "sys/class/power_supply/battery"
+        tmp = folder / f".{name}.new"
+        tmp.write_text(value + "\n")
+        tmp.replace(folder / name)  # atomic: a reader sees the old or the new value, never half
+
+    def simulate_battery(self, watts: Callable[[], float], *, current_unit: str = "uA",
+                         discharge_negative: bool = False, volts: float = 3.85, period_s: float = 0.01) -> None:
+        """Keep /sys/class/power_supply/battery/current_now and voltage_now following ``watts()`` (a
+        :class:`~edgebench.testing.power_load.LoadPower`'s), rewritten every ``period_s``, as a fuel gauge
+        reports them: current in ``uA`` or ``mA``, voltage in µV, the current negative while discharging
+        when ``discharge_negative`` (vendors differ). The product of the two files is ``watts()``."""
+        if current_unit not in ("uA", "mA"):
+            raise ValueError(f"current_unit must be uA or mA: {current_unit!r}")
+        self.stop_battery()
+        step = 1e-6 if current_unit == "uA" else 1e-3
+        sign = -1 if discharge_negative else 1
+        stop = threading.Event()
+
+        def gauge() -> None:
+            while not stop.is_set():
+                power = watts()
+                sagged = volts - 0.03 * power  # the cell's internal resistance
+                self._write_battery("voltage_now", str(round(sagged * 1e6)))
+                self._write_battery("current_now", str(sign * round(power / sagged / step)))
+                stop.wait(period_s)
+
+        thread = threading.Thread(target=gauge, name="battery-gauge", daemon=True)
+        thread.start()
+        self._battery = (stop, thread)
+
+    def stop_battery(self) -> None:
+        """Freeze the fuel gauge files at their last values."""
+        battery, self._battery = self._battery, None
+        if battery is not None:
+            battery[0].set()
+            battery[1].join(5)
 
     def resolve(self, device_path: str, write: bool = False) -> Path:
         """The host file behind a device path; writes only below the mapped dirs."""
@@ -317,8 +364,9 @@ class AdbEndpoint:
             f"set -e\nmount --bind {fs} {fs}\nmount -o remount,bind,ro {fs}\n" + binds +
             f"mount -t tmpfs -o mode=1777 edgebench-tmp {fs}/tmp\n"
             f"mount -t tmpfs -o size=1m edgebench-sys {fs}/sys\n"  # never the host's /sys
-            f"mkdir -p {fs}/sys/class/thermal {fs}/sys/devices/system/cpu\n"
+            f"mkdir -p {fs}/sys/class/thermal {fs}/sys/devices/system/cpu {fs}/sys/class/power_supply\n"
             f"mount --bind {r}/sys/class/thermal {fs}/sys/class/thermal\n"
+            f"mount --bind {r}/sys/class/power_supply {fs}/sys/class/power_supply\n"
             # cpufreq and the CPU lists onnxruntime's cpuinfo reads, as set_cpus wrote them
             f"mount --bind {r}/sys/devices/system/cpu {fs}/sys/devices/system/cpu\n"
             f"mount -t proc proc {fs}/proc\n"

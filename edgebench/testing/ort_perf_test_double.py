@@ -23,6 +23,9 @@ otherwise free dimensions are 1 as the help says), ``-o``, ``-S`` (seed), ``-Z``
 other 1.20 options (``-p`` profile file included: no profile is written).  A ``result_file`` gets the per-run
 lines of ``PerformanceResult::DumpToFile`` (``model,time_cost,peak,cpu,index``) and, with ``-s``, its stats.
 
+Test instrumentation: ``EDGEBENCH_DOUBLE_LOOP_FILE=PATH`` makes it write the wall-clock start and end of its timed
+loop to PATH (for tests that check where edgebench placed the loop from outside, e.g. a power meter's window).
+
 Failure behaviour (the wording and where it comes from)
 ------------------------------------------------------
 * unknown option / missing argument / bad value / ``-h`` / no model path: glibc getopt's
@@ -568,6 +571,11 @@ def run(config: dict[str, Any]) -> int:
         if config["verbose"]:
             _out(f"iteration:{len(costs)},time_cost:{_g(costs[-1])}\n")
     run_seconds = time.perf_counter() - loop_started
+    trace = os.environ.get("EDGEBENCH_DOUBLE_LOOP_FILE")
+    if trace:  # test instrumentation, not the tool's: where its timed loop really was, on the wall clock
+        ended = time.time()
+        with open(trace, "w", encoding="utf-8") as handle:
+            handle.write(f"{ended - run_seconds} {ended}\n")
     # integer percent of all usable cores, as the tool prints it; clamped since clocks of this grain may overlap
     cpu = max(0, min(100, int((_cpu_seconds() - cpu_started) / max(run_seconds, 1e-9) / _cores() * 100)))
     peak = _peak_working_set()

@@ -25,7 +25,7 @@ import numpy as np
 from edgebench import NativeJob
 from edgebench.errors import ArtifactError, BackendUnavailable, EdgebenchError
 from edgebench.native_tools import (cannot_start, install, output_text, pinned, quality_failure, scratch_dir,
-                                    temperatures)
+                                    stamped, temperatures, tool_window, without_stamps)
 from edgebench.summary_stats import summary_from_tool
 from edgebench.transports import shell_join
 
@@ -96,9 +96,10 @@ def run_executor_runner(job: NativeJob, binary: str, settings: dict[str, Any], p
         warmup, runs = max(int(settings.get("warmup", 3)), 0), max(int(settings.get("runs", 10)), 1)
         argv = runner_argv(remote_binary, model, flags, warmup + runs, job.threads, job.affinity)
         thermal = {"before": temperatures(transport, profile)}
-        proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
+        proc = transport.run(stamped(argv) if settings.get("power") else argv,  # stamps: a power meter's region
+                             timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         thermal["after"] = temperatures(transport, profile)
-        text = output_text(proc)
+        text = without_stamps(output_text(proc))
         if proc.returncode in (126, 127) and "executed" not in text:
             raise cannot_start(TOOL.name, remote_binary, device, proc.returncode, text)
         if proc.returncode == 0 and not text.strip():  # --print_output=none and ET_LOG compiled out
@@ -116,6 +117,9 @@ def run_executor_runner(job: NativeJob, binary: str, settings: dict[str, Any], p
         from .pte_delegation import pte_delegation, runtime_fields
 
         result = to_result(parsed, warmup, runs)
+        if settings.get("power"):  # the measured executions: the last ones before the runner exited
+            loop = sum(result["timings_ms"]) / 1000 if result["timings_ms"] else (parsed.get("total_ms") or 0) / 1000
+            result["window"] = tool_window(proc.stderr or "", loop)
         result.update(delegate=job.delegate, runtime=runtime_fields(pte_delegation(artifact.path), artifact.meta),
                       thermal={k: v for k, v in thermal.items() if v},
                       artifact={"size": artifact.size, "sha256": artifact.meta.get("sha256"),

@@ -15,7 +15,8 @@ from typing import Any
 
 from edgebench import NativeJob
 from edgebench.errors import ArtifactError, BackendUnavailable, EdgebenchError
-from edgebench.native_tools import cannot_start, install, pinned, scratch_dir, temperatures
+from edgebench.native_tools import (cannot_start, install, pinned, scratch_dir, stamped, temperatures, tool_window,
+                                    without_stamps)
 from edgebench.summary_stats import summary_from_tool
 
 from .benchmark_model import BenchmarkOutputError, parse
@@ -245,9 +246,10 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         affinity = job.affinity if job.affinity is not None else profile.affinity
         argv = benchmark_argv(remote_binary, model, job, settings, affinity, flags, signature)
         thermal = {"before": temperatures(transport, profile)}
-        proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
+        proc = transport.run(stamped(argv) if settings.get("power") else argv,  # stamps: a power meter's region
+                             timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         thermal["after"] = temperatures(transport, profile)
-        text = (proc.stdout or "") + "\n" + (proc.stderr or "")
+        text = without_stamps((proc.stdout or "") + "\n" + (proc.stderr or ""))
         if proc.returncode in (126, 127) and "count=" not in text:  # e.g. no taskset on the device
             raise cannot_start("benchmark_model", remote_binary, profile.name, proc.returncode, text)
         if not text.strip():
@@ -259,6 +261,10 @@ def run_benchmark_model(job: NativeJob, binary: str, settings: dict[str, Any], p
         require_full = bool(settings.get("require_full_delegation"))
         delegate, delegation, notes = identify_delegate(job.delegate, parsed, profile.name, require_full)
         result = to_result(parsed)
+        if settings.get("power"):
+            runs = parsed.get("runs") or {}
+            loop = runs["count"] * runs["avg"] / 1e6 if runs.get("count") and runs.get("avg") else None
+            result["window"] = tool_window(proc.stderr or "", loop)
         result["delegate"] = delegate
         result["runtime"].update({k: v for k, v in delegation.items() if v is not None})
         result["notes"] = notes

@@ -10,12 +10,14 @@ same binary only when it was built with ``onnxruntime_DEBUG_NODE_INPUTS_OUTPUTS`
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from edgebench import NativeJob
 from edgebench.errors import BackendUnavailable, EdgebenchError
-from edgebench.native_tools import cannot_start, install, pinned, scratch_dir, temperatures
+from edgebench.native_tools import (cannot_start, install, pinned, scratch_dir, stamped, temperatures, tool_window,
+                                    without_stamps)
 from edgebench.summary_stats import summary_from_tool
 
 from . import TOOL
@@ -59,9 +61,11 @@ def config_flags(meta: dict[str, Any]) -> list[str]:
 
 
 def perf_argv(binary: str, model: str, delegate: str, threads: int | None, runs: int, dims: list[str],
-              config: list[str], affinity: str | None) -> list[str]:
-    argv = [binary, "-e", delegate, "-m", "times", "-r", str(max(runs, 1)), "-x", str(threads or 0), "-I", "-s",
-            "-v", *dims, *config, model]
+              config: list[str], affinity: str | None, min_time: float = 0.0) -> list[str]:
+    """``-m times -r RUNS``, or ``-m duration -t S`` for ``--min-time`` (the tool cannot combine both: it then
+    runs as many times as fit in whole seconds)."""
+    mode = ["-m", "duration", "-t", str(math.ceil(min_time))] if min_time > 0 else ["-m", "times", "-r", str(max(runs, 1))]
+    argv = [binary, "-e", delegate, *mode, "-x", str(threads or 0), "-I", "-s", "-v", *dims, *config, model]
     return pinned(argv, affinity)
 
 
@@ -130,12 +134,13 @@ def run_perf_test(job: NativeJob, binary: str, settings: dict[str, Any], profile
         height, width = int(settings.get("height") or 360), int(settings.get("width") or 640)
         config = config_flags(job.artifact.meta)
         argv = perf_argv(remote_binary, model, job.delegate, job.threads, int(settings.get("runs", 10)),
-                         dim_flags(dims, height, width), config, job.affinity)
+                         dim_flags(dims, height, width), config, job.affinity, float(settings.get("min_time") or 0))
         thermal = {"before": temperatures(transport, profile)}
-        proc = transport.run(argv, timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
+        proc = transport.run(stamped(argv) if settings.get("power") else argv,  # stamps: a power meter's region
+                             timeout=float(settings.get("timeout", 900.0)), cwd=workdir)
         thermal["after"] = temperatures(transport, profile)
         # the session log (stderr) comes before the run's figures (stdout): read in that order, as a terminal shows it
-        text = (proc.stderr or "") + "\n" + (proc.stdout or "")
+        text = without_stamps((proc.stderr or "") + "\n" + (proc.stdout or ""))
         if proc.returncode in (126, 127) and "Average" not in text:
             raise cannot_start(TOOL.name, remote_binary, device, proc.returncode, text)
         parsed = parse(text)
@@ -148,6 +153,8 @@ def run_perf_test(job: NativeJob, binary: str, settings: dict[str, Any], profile
             raise type(exc)(f"device {device!r}: {exc}{why}") from None
         runtime, notes = identify(job.delegate, parsed, device, bool(settings.get("require_full_delegation")))
         result = to_result(parsed)
+        if settings.get("power"):  # the timed loop's wall time, as the tool printed it
+            result["window"] = tool_window(proc.stderr or "", parsed.get("run_time_s") or parsed.get("total_s"))
         result.update(delegate=job.delegate, runtime=runtime, notes=notes,
                       thermal={k: v for k, v in thermal.items() if v},
                       env={"command": argv, "affinity": job.affinity, "exit_status": proc.returncode,
