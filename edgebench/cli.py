@@ -129,7 +129,14 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("-d", "--device", default="host", show_default=True, help="Device profile name.")
+@click.option("-d", "--device", "device_names", multiple=True, metavar="NAME",
+              help="Device profile or group (groups.toml); repeat to measure on several devices at once "
+                   "(default: host). With --farm: a profile name, a device id or a key such as a SoC.")
+@click.option("--farm", "farm_address", metavar="ADDRESS",
+              help="Run on a Ray device farm (edgebench farm head / join): jobs go to nodes owning a matching "
+                   "device; results land in this host's store.")
+@click.option("--quarantine-after", type=int, default=3, show_default=True,
+              help="--farm: a device failing this many health probes in a row is quarantined.")
 @click.option("-m", "--model", "models", multiple=True, help="Model(s) to measure (default: the default set).")
 @click.option("-b", "--backend", "backends", multiple=True, help="Backend(s) (default: onnxruntime).")
 @click.option("-p", "--precision", "precisions", multiple=True, type=click.Choice(["fp32", "int8"]),
@@ -168,7 +175,8 @@ def _option_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--device-option", "device_options", multiple=True, metavar="KEY=VALUE",
               help="Override one of the profile's [options] for this run, e.g. host=10.0.0.7 or port=2222.")
 @click.pass_context
-def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tuple[str, ...],
+def run(ctx: click.Context, device_names: tuple[str, ...], farm_address: str | None, quarantine_after: int,
+        models: tuple[str, ...], backends: tuple[str, ...],
         precisions: tuple[str, ...], delegates: tuple[str, ...], threads_spec: str | None,
         affinities: tuple[str, ...], no_cpu_baseline: bool, no_conditions: bool, size: str, runs: int,
         warmup: int, min_time: float, cooldown: float, cool_to: float | None, cool_timeout: float, quick: bool, dataset: str, quality_images: int | None,
@@ -176,14 +184,27 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
         device_options: tuple[str, ...]) -> None:
     """Export, deploy and measure models on a device; store every result."""
     from .cpus import parse_threads, sweep
-    from .devices import get_profile
+    from .devices import expand_devices, get_profile
     from .harness import Harness, Settings, plan
     from .plugins import backends as backend_registry
     from .plugins import models as model_registry
 
     height, width = _size(size)
-    profile = get_profile(device, list(devices_dir))
-    profile.options.update(_option_overrides(device_options) | ({"serial": serial} if serial else {}))
+    if farm_address:
+        if serial or device_options:
+            raise click.UsageError("--serial / --device-option change a local profile; with --farm each node "
+                                   "measures with its own profiles")
+        names = list(dict.fromkeys(device_names)) or ["host"]
+        profiles = []  # the farm's nodes own the profiles: matched there
+    else:
+        names = expand_devices(device_names or ("host",), list(devices_dir))
+        if serial and len(names) > 1:
+            raise click.UsageError("--serial names one phone: use it with one --device")
+        profiles = [get_profile(name, list(devices_dir)) for name in names]
+        overrides = _option_overrides(device_options) | ({"serial": serial} if serial else {})
+        for each in profiles:
+            each.options.update(overrides)
+    profile = profiles[0] if profiles else None
     selected_backends = [backend_registry.get(b) for b in (backends or ("onnxruntime",))]
     selected_models = ([model_registry.get(m) for m in models] if models
                        else [m for m in model_registry.all().values() if m.default])
@@ -200,10 +221,15 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
     thread_list = parse_threads(threads_spec) if threads_spec else []
     masks = [m.strip() for spec in affinities for m in spec.split(",") if m.strip()]
     grid = sweep(masks or [None], thread_list or [None])  # type: ignore[list-item]
-    jobs = plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, profile,
-                settings=grid, cpu_baseline=not no_cpu_baseline)
-    for skip in jobs.skipped:  # what a backend or the device cannot do: one line each, the rest runs
-        click.secho(f"Skipped: {skip.reason}: {skip.jobs} job(s)", fg="yellow", err=True)
+
+    def plan_for(target):  # type: ignore[no-untyped-def]
+        return plan(selected_models, selected_backends, precisions or ("fp32", "int8"), delegates or None, target,
+                    settings=grid, cpu_baseline=not no_cpu_baseline)
+
+    if not farm_address and len(profiles) == 1:
+        jobs = plan_for(profile)
+        for skip in jobs.skipped:  # what a backend or the device cannot do: one line each, the rest runs
+            click.secho(f"Skipped: {skip.reason}: {skip.jobs} job(s)", fg="yellow", err=True)
     common = dict(warmup=warmup, runs=runs, min_time=min_time, cooldown=cooldown, cool_to=cool_to,
                   cool_timeout=cool_timeout, threads=thread_list[0] if len(thread_list) == 1 else None,
                   dataset=dataset, quality=not no_quality, timeout=timeout,
@@ -217,6 +243,17 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
             settings.quality_images = quality_images
     else:
         settings = Settings(height=height, width=width, quality_images=quality_images, **common)
+
+    if farm_address:
+        from .farm.submit import run_on_farm
+
+        run_on_farm(ctx, farm_address, names, plan_for, settings, quarantine_after=quarantine_after)
+        return
+    if len(profiles) > 1:
+        if getattr(settings, "power", None):  # one meter sits between one device and its supply
+            raise click.UsageError("a power meter measures one device: use --power with a single --device")
+        _run_on_devices(ctx, profiles, plan_for, settings)
+        return
 
     from .progress import ProgressReporter
 
@@ -236,6 +273,96 @@ def run(ctx: click.Context, device: str, models: tuple[str, ...], backends: tupl
         click.secho(f"Interrupted: {kept} finished result(s) kept in {store.path}", fg="yellow", err=True)
         sys.exit(130)
     _print_run(store, harness.run_id, harness.failed)
+
+
+def _run_on_devices(ctx: click.Context, profiles: list, plan_for: Any, settings: Any) -> None:
+    """``run --device A --device B``: one worker per device, one progress line each, results as they come."""
+    import threading
+
+    from .device_progress import DeviceLines
+    from .harness import Harness
+    from .multi_device import DeviceRun, run_on_devices
+
+    from .errors import BackendUnavailable
+
+    runs, refused = [], []
+    for each in profiles:
+        try:
+            jobs = plan_for(each)
+        except BackendUnavailable as exc:  # nothing asked for runs on this device: the others still measure
+            refused.append(exc)
+            click.secho(f"Skipped: device {each.name!r}: {exc}", fg="yellow", err=True)
+            continue
+        for skip in jobs.skipped:
+            click.secho(f"Skipped: {each.name}: {skip.reason}: {skip.jobs} job(s)", fg="yellow", err=True)
+        runs.append(DeviceRun(each, jobs))
+    if not runs:
+        raise refused[0]
+    store = _store(ctx)  # migrated once here; each worker opens its own connection
+    # a bad --dataset is one Error line before any device starts
+    probe = Harness(store, profiles[0], settings)
+    try:
+        probe.load_datasets([job for run in runs for job in run.jobs])
+        for line in probe.dataset_warnings:
+            click.secho(f"Warning: skipped unreadable image {line}", fg="yellow", err=True)
+    finally:
+        probe._cleanup()
+    stop = threading.Event()
+    console = _console(stderr=True)
+
+    def wait(threads: list[threading.Thread]) -> None:
+        # join in short slices: the main thread must stay able to take Ctrl-C
+        while any(t.is_alive() for t in threads):
+            try:
+                for thread in threads:
+                    thread.join(0.2)
+            except KeyboardInterrupt:
+                if stop.is_set():  # a second Ctrl-C: leave now, what finished is already stored
+                    raise
+                stop.set()
+                click.secho("Stopping: each device finishes the job it is on (Ctrl-C again to quit now)",
+                            fg="yellow", err=True)
+
+    try:
+        with DeviceLines(console) as lines:
+            reporters = {id(run): lines.reporter(run.profile.name, len(run.jobs)) for run in runs}
+            run_on_devices(store.path, runs, settings, reporter=lambda run: reporters[id(run)],
+                           argv=sys.argv, stop=stop, wait=wait)
+            for run in runs:
+                reporters[id(run)].finish("interrupted" if run.interrupted else "failed" if run.error else "done")
+    except KeyboardInterrupt:
+        stop.set()
+    if stop.is_set():
+        kept = sum(store.count_run(run.run_id) for run in runs if run.run_id)
+        click.secho(f"Interrupted: {kept} finished result(s) kept in {store.path}", fg="yellow", err=True)
+        sys.exit(130)
+    _print_runs(store, runs)
+
+
+def _print_runs(store, runs: list) -> None:  # type: ignore[no-untyped-def]
+    """One table for every device's rows, then each device's failures; exit 1 if a device stored nothing."""
+    from .board_terminal import render_rich
+    from .leaderboard import board_rows
+
+    ids = [run.run_id for run in runs if run.run_id is not None]
+    marks = ", ".join("?" * len(ids))
+    rows = board_rows(store.results(f"run_id IN ({marks})", ids), include_quick=True) if ids else []
+    if rows:
+        render_rich(rows, _console(), title=f"runs {', '.join(map(str, sorted(ids)))}: results")
+    empty = []
+    for run in runs:
+        for line in _failure_lines(run.failed):
+            click.secho(f"{run.profile.name}: {line}", fg="yellow", err=True)
+        stored = store.count_run(run.run_id) if run.run_id else 0
+        if run.error:
+            click.secho(f"Failed: device {run.profile.name!r}: {run.error} ({stored} result(s) stored first)",
+                        fg="red", err=True)
+        if not stored:
+            empty.append(run.profile.name)
+        click.echo(f"{run.profile.name}: run {run.run_id}: {stored} result(s) in {run.seconds:.1f} s", err=True)
+    click.echo(f"{len(rows)} result(s) stored in {store.path}", err=True)
+    if empty:  # a device that measured nothing failed its run, whatever the others did
+        sys.exit(1)
 
 
 def _console(stderr: bool = False):  # type: ignore[no-untyped-def]
@@ -438,6 +565,9 @@ def cache(action: str) -> None:
 
 
 from . import cli_results  # noqa: E402,F401  (registers its commands on `cli`)
+from .farm.commands import farm as _farm  # noqa: E402  (click only: ray is imported by the commands)
+
+cli.add_command(_farm)
 
 
 def _register_plugin_commands() -> None:

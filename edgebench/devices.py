@@ -13,7 +13,17 @@ A profile::
     threads = 4                    # runtime threads (0: runtime default)
     affinity = "f0"                # taskset mask for the big cores, where supported
     delegates = ["cpu", "xnnpack", "nnapi", "gpu"]
+    keys = ["tensor-g2", "pixel-7"]  # what a farm matches besides the name ("any Tensor G2")
+    [health]                       # the farm's probe before each lease
+    max_temp_c = 80                # hottest thermal zone must be below this
+    min_free_mb = 200              # free storage in the device's work dir
     [options]                      # transport-specific: serial, host, port, user, key, baud...
+
+Device groups live next to the user's profiles in ``groups.toml`` (one list per group)::
+
+    lab = ["pixel", "rpi4", "rpi5"]
+
+``edgebench run --device lab`` then measures on all three.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from typing import Any
 
 from .errors import EdgebenchError, UnknownName
 
-
+GROUPS_FILE = "groups.toml"  # device groups, next to the user's profiles
 
 @dataclass
 class DeviceProfile:
@@ -38,6 +48,8 @@ class DeviceProfile:
     affinity: str | None = None
     delegates: tuple[str, ...] = ("cpu",)
     thermal: bool = True
+    keys: tuple[str, ...] = ()
+    health: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
@@ -47,7 +59,8 @@ class DeviceProfile:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise EdgebenchError(f"device profile {path} is not valid TOML: {exc}") from None
-        known = {"name", "transport", "description", "python", "threads", "affinity", "delegates", "thermal", "options"}
+        known = {"name", "transport", "description", "python", "threads", "affinity", "delegates", "thermal", "keys",
+                 "health", "options"}
         unknown = set(data) - known
         if unknown:
             raise EdgebenchError(f"device profile {path}: unknown keys {sorted(unknown)}")
@@ -55,6 +68,7 @@ class DeviceProfile:
             raise EdgebenchError(f"device profile {path}: 'transport' is required")
         data.setdefault("name", path.stem)
         data["delegates"] = tuple(data.get("delegates", ("cpu",)))
+        data["keys"] = tuple(str(k) for k in data.get("keys", ()))
         return cls(**data, source=path)
 
     def transport_obj(self):  # type: ignore[no-untyped-def]
@@ -88,6 +102,8 @@ def load_profiles(extra_dirs: list[Path] | None = None) -> dict[str, DeviceProfi
     for folder in [builtin_devices_dir(), user_devices_dir(), *(extra_dirs or [])]:
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
+                if path.name == GROUPS_FILE:
+                    continue
                 profile = DeviceProfile.from_file(path)
                 profiles[profile.name] = profile
     return profiles
@@ -98,3 +114,32 @@ def get_profile(name: str, extra_dirs: list[Path] | None = None) -> DeviceProfil
     if name not in profiles:
         raise UnknownName("device", name, list(profiles))
     return profiles[name]
+
+
+def device_groups(extra_dirs: list[Path] | None = None) -> dict[str, list[str]]:
+    """Groups from ``groups.toml`` in the user's folder and ``extra_dirs`` (later ones win)."""
+    groups: dict[str, list[str]] = {}
+    for folder in [user_devices_dir(), *(extra_dirs or [])]:
+        path = Path(folder) / GROUPS_FILE
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise EdgebenchError(f"device groups {path} are not valid TOML: {exc}") from None
+        for name, members in data.items():
+            if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+                raise EdgebenchError(f"device groups {path}: {name!r} must be a non-empty list of device names")
+            groups[name] = list(members)
+    return groups
+
+
+def expand_devices(names: list[str] | tuple[str, ...], extra_dirs: list[Path] | None = None) -> list[str]:
+    """Device names with groups replaced by their members, each device once, in order given."""
+    groups = device_groups(extra_dirs)
+    out: list[str] = []
+    for name in names:
+        for member in groups.get(name, [name]):
+            if member not in out:
+                out.append(member)
+    return out
