@@ -89,7 +89,10 @@ def feed(tmp_path: Path, image: np.ndarray, name: str = "serving_48x64_args_0") 
 def test_written_file_is_an_executable_script_with_its_behaviour_baked_in(tmp_path):
     binary = double(tmp_path, generation="tf2.9", delegates={"gpu": "partial:3"}, drift=2)
     text = binary.read_text()
-    assert text.startswith("#!/usr/bin/env python3\n") and os.access(binary, os.X_OK)
+    # its first line names this interpreter (a stock phone has no python3 on its PATH), or the one asked for
+    assert text.startswith(f"#!{sys.executable}\n") and os.access(binary, os.X_OK)
+    assert write_benchmark_model(tmp_path / "arm", interpreter="/usr/bin/python3").read_text().startswith(
+        "#!/usr/bin/python3\n")
     assert 'BEHAVIOUR_JSON = \'{"delegates": {"gpu": "partial:3"}, "drift": 2, "generation": "tf2.9"}\'' in text
     assert "import edgebench" not in text and "from edgebench" not in text
     for bad in ({"generation": "tf3"}, {"delegates": {"gpu": "half"}}, {"delegates": {"tpu": "full"}},

@@ -229,3 +229,9 @@ def test_killing_a_worker_mid_run_requeues_its_job_and_loses_nothing(farm: Farm,
     # the re-queued job ran on the device still alive
     by_device = dict(rows(db, "SELECT device, count(*) FROM results GROUP BY device"))
     assert by_device["bench-b"] >= 2
+
+
+def test_no_command_leaves_this_process_attached_to_a_farm():
+    """Runs after the tests above (file order): `farm status`/`release` ran in-process; a driver left attached
+    is ended by Ray (exit status 1) once their head is gone, which took a whole pytest run down once."""
+    assert not ray.is_initialized()

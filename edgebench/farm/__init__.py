@@ -64,6 +64,13 @@ def connect(address: str) -> Any:
                  configure_logging=True)
     except Exception as exc:  # ray raises ConnectionError, RuntimeError... all mean the same to the user
         raise FarmError(f"cannot join the farm at {address}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    import click
+
+    # leave the cluster when the command ends: a driver still attached when the head goes away is ended by
+    # Ray with exit status 1 (a command run in-process, as tests and plugins do, would take its host with it)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().call_on_close(ray.shutdown)
     return ray
 
 
