@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -23,7 +24,8 @@ from edgebench.testing.ort_perf_test_tool import write_ort_perf_test
 
 from conftest_remote import workdir  # noqa: F401  (fixture)
 
-SPEC = tiny_model("stock-phone-tiny", scale=2, channels=8)
+# the model of tests/test_android_benchmark_model.py: its exports are shared through the session cache
+SPEC = tiny_model("bm-phone-tiny", scale=2, channels=8)
 ENV = ("EDGEBENCH_BENCHMARK_BINARY", "EDGEBENCH_ORT_PERF_TEST", "EDGEBENCH_EXECUTOR_RUNNER")
 
 
@@ -51,7 +53,7 @@ def _profile_file(phone, folder):
     return folder
 
 
-def test_all_three_backends_store_int8_results_scored_on_a_phone_without_python(stock, tmp_path, edgebench_env):
+def test_all_three_backends_store_int8_results_scored_on_a_phone_without_python(stock, tmp_path):
     """The issue's "done when": tflite, onnxruntime and executorch, int8, quality_on: device, no Python used."""
     bm = write_benchmark_model(tmp_path / "tools" / "benchmark_model")
     ort = write_ort_perf_test(tmp_path / "tools" / "onnxruntime_perf_test", debug_node_io=True)
@@ -90,7 +92,7 @@ def test_all_three_backends_store_int8_results_scored_on_a_phone_without_python(
         assert abs(row["psnr"] - host["psnr"]) < 0.05, (backend, row["psnr"], host["psnr"])
 
 
-def test_an_nnapi_request_the_tool_cannot_satisfy_is_one_line_naming_the_provider(stock, tmp_path, edgebench_env):
+def test_an_nnapi_request_the_tool_cannot_satisfy_is_one_line_naming_the_provider(stock, tmp_path):
     ort = write_ort_perf_test(tmp_path / "onnxruntime_perf_test")
     devices = _profile_file(stock, tmp_path / "profiles")
     with registered(Models()):
@@ -162,7 +164,7 @@ def test_perf_test_failures_are_one_line_each(stock, tmp_path, monkeypatch, edge
 
 
 def test_perf_test_runs_the_aarch64_onnxruntime_on_an_arm64_phone_without_python(tmp_path, workdir,  # noqa: F811
-                                                                               edgebench_env, monkeypatch):
+                                                                               monkeypatch):
     """The arm64 userland has onnxruntime for aarch64: the double runs it there (under qemu), by path, while
     python3 on the phone's PATH answers "not found"; timing and quality both come from the arm64 runtime."""
     from pathlib import Path
@@ -176,7 +178,7 @@ def test_perf_test_runs_the_aarch64_onnxruntime_on_an_arm64_phone_without_python
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
     with registered(Models()), virtual_pixel(workdir, rootfs, python=False) as phone:
-        phone.write_profile(Path(edgebench_env) / "devices")
+        phone.write_profile(Path(os.environ["EDGEBENCH_DEVICES_DIR"]))
         monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", phone.env["ANDROID_ADB_SERVER_PORT"])
         result = invoke_cli("run", "--device", "pixel-test", "-m", SPEC.name, "-b", "onnxruntime", "-p", "int8",
                             "--quick", "--quality-images", "1", "--no-conditions", "--ort-perf-test", str(tool))
@@ -190,11 +192,9 @@ def test_perf_test_runs_the_aarch64_onnxruntime_on_an_arm64_phone_without_python
     assert len(row["timings"]) == 6 and row["psnr"] > 20
 
 
-def test_a_native_tools_energy_on_a_stock_phone_is_within_5_percent(tmp_path, workdir, edgebench_env,  # noqa: F811
-                                                                     monkeypatch):
+def test_a_native_tools_energy_on_a_stock_phone_is_within_5_percent(tmp_path, workdir, monkeypatch):  # noqa: F811
     """--power battery with onnxruntime_perf_test: the timed region comes from the tool's exit stamp and its
     own loop time; the truth is the battery stand-in's power over where the double's loop really ran."""
-    import os
     from pathlib import Path
 
     from conftest_remote import need

@@ -15,7 +15,10 @@ from edgebench.devices import DeviceProfile
 from edgebench.testing import tiny_model
 from edgebench.transports.local import LocalTransport
 
-SPEC = tiny_model("native-tools-tiny", scale=2, channels=8)
+from conftest import SESSION_CACHE
+
+# the model of tests/test_android_*: its exports are shared through the session cache
+SPEC = tiny_model("bm-phone-tiny", scale=2, channels=8)
 
 
 def _local() -> LocalTransport:
@@ -54,8 +57,8 @@ def pte(tmp_path_factory):
     pytest.importorskip("executorch")
     from edgebench_executorch import FixedSizeExecuTorch
 
-    cache = ArtifactCache(tmp_path_factory.mktemp("cache"))
-    return cache.get(SPEC, FixedSizeExecuTorch(24, 32), "int8"), cache.get(SPEC, backends.get("executorch"), "int8")
+    cache = ArtifactCache(SESSION_CACHE)
+    return cache.get(SPEC, FixedSizeExecuTorch(48, 64), "int8"), cache.get(SPEC, backends.get("executorch"), "int8")
 
 
 def test_the_pte_counter_reads_partitions_and_cpu_kernels_from_the_file(pte):
@@ -66,7 +69,7 @@ def test_the_pte_counter_reads_partitions_and_cpu_kernels_from_the_file(pte):
     assert counted["delegate_calls"] == {"XnnpackBackend": fixed.meta["partitions"]}
     assert counted["kernel_calls"] == sum((fixed.meta.get("fallback_ops") or {}).values()) or counted["kernel_calls"]
     assert counted["planned_bytes"] == fixed.meta["planned_bytes"] > 0
-    assert fixed.meta["fixed_size"] == [24, 32] and fixed.meta["tile_margin"] >= 1
+    assert fixed.meta["fixed_size"] == [48, 64] and fixed.meta["tile_margin"] >= 1
     fields = runtime_fields(counted, fixed.meta)
     assert fields["delegate_name"] == "XnnpackBackend" and fields["delegation_source"] == ".pte on the host"
     # the fixed program plans less memory than the dynamic one planned for its upper bound
@@ -80,7 +83,7 @@ def test_the_executor_runner_double_prints_what_the_parser_reads(pte, tmp_path):
 
     fixed, _ = pte
     runner = write_executor_runner(tmp_path / "executor_runner")
-    x = np.random.default_rng(0).random((1, 3, 24, 32), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, 48, 64), dtype=np.float32)
     (tmp_path / "in.bin").write_bytes(x.tobytes())
     proc = subprocess.run([str(runner), f"--model_path={fixed.path}", "--num_executions=4", "--inputs=in.bin",
                            "--output_file=out", "--print_output=none"], cwd=tmp_path, capture_output=True, text=True,
@@ -89,7 +92,7 @@ def test_the_executor_runner_double_prints_what_the_parser_reads(pte, tmp_path):
     parsed = parse(proc.stdout + proc.stderr)
     assert not parsed["failed"] and parsed["runs"] == 4 and len(parsed["timings_ms"]) == 4
     assert parsed["planned_bytes"] == pte_delegation(fixed.path)["planned_bytes"] and parsed["load_ms"] > 0
-    out = np.frombuffer((tmp_path / "out-0.bin").read_bytes(), np.float32).reshape(1, 3, 48, 64)
+    out = np.frombuffer((tmp_path / "out-0.bin").read_bytes(), np.float32).reshape(1, 3, 96, 128)
     import torch
     from executorch.runtime import Runtime
 
@@ -104,7 +107,7 @@ def onnx_model(tmp_path_factory):
     from edgebench.artifacts import ArtifactCache
     from edgebench.plugins import backends
 
-    return ArtifactCache(tmp_path_factory.mktemp("cache")).get(SPEC, backends.get("onnxruntime"), "fp32")
+    return ArtifactCache(SESSION_CACHE).get(SPEC, backends.get("onnxruntime"), "fp32")
 
 
 def _case(folder, model, x):
