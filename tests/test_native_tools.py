@@ -57,7 +57,7 @@ def pte(tmp_path_factory):
     pytest.importorskip("executorch")
     from edgebench_executorch import FixedSizeExecuTorch
 
-    cache = ArtifactCache(SESSION_CACHE)
+    cache = ArtifactCache(SESSION_CACHE / "artifacts")
     return cache.get(SPEC, FixedSizeExecuTorch(48, 64), "int8"), cache.get(SPEC, backends.get("executorch"), "int8")
 
 
@@ -107,7 +107,7 @@ def onnx_model(tmp_path_factory):
     from edgebench.artifacts import ArtifactCache
     from edgebench.plugins import backends
 
-    return ArtifactCache(SESSION_CACHE).get(SPEC, backends.get("onnxruntime"), "fp32")
+    return ArtifactCache(SESSION_CACHE / "artifacts").get(SPEC, backends.get("onnxruntime"), "fp32")
 
 
 def _case(folder, model, x):

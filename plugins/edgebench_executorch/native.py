@@ -139,8 +139,7 @@ def run_executor_runner(job: NativeJob, binary: str, settings: dict[str, Any], p
                 images = [i if i.ndim == 4 else i[None] for i in job.quality_inputs]
                 from edgebench.tiles import largest_tile
 
-                tile = largest_tile(images)
-                tile = (height, width) if height <= tile[0] and width <= tile[1] else tile
+                tile = largest_tile(images)  # few tiles, none padded: one runner start per tile
                 tiled = artifact if tile == (height, width) else job.export_variant(variant(*tile))
                 try:
                     result["outputs"] = _Quality(transport, workdir, remote_binary, tiled, job).images(images, tile)
