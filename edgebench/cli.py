@@ -310,18 +310,23 @@ def _run_on_devices(ctx: click.Context, profiles: list, plan_for: Any, settings:
     stop = threading.Event()
     console = _console(stderr=True)
 
-    def wait(threads: list[threading.Thread]) -> None:
-        # join in short slices: the main thread must stay able to take Ctrl-C
-        while any(t.is_alive() for t in threads):
+    workers: list[threading.Event] = []  # each device's "ended" event, once the workers started
+    stopping = "Stopping: each device finishes the job it is on (Ctrl-C again to quit now)"
+
+    def wait(ended: list[threading.Event]) -> None:
+        workers[:] = ended
+        # wait in short slices: the main thread must stay able to take Ctrl-C (the loop's test too
+        # sits inside the try, or a signal landing there would skip the wait and count too early)
+        while True:
             try:
-                for thread in threads:
-                    thread.join(0.2)
+                while not all(event.wait(0.2) for event in ended):
+                    pass
+                return
             except KeyboardInterrupt:
                 if stop.is_set():  # a second Ctrl-C: leave now, what finished is already stored
                     raise
                 stop.set()
-                click.secho("Stopping: each device finishes the job it is on (Ctrl-C again to quit now)",
-                            fg="yellow", err=True)
+                click.secho(stopping, fg="yellow", err=True)
 
     try:
         with DeviceLines(console) as lines:
@@ -331,9 +336,18 @@ def _run_on_devices(ctx: click.Context, profiles: list, plan_for: Any, settings:
             for run in runs:
                 reporters[id(run)].finish("interrupted" if run.interrupted else "failed" if run.error else "done")
     except KeyboardInterrupt:
+        if not stop.is_set() and workers:  # the first Ctrl-C landed outside wait(): devices still finish their job
+            stop.set()
+            click.secho(stopping, fg="yellow", err=True)
+            try:
+                wait(workers)
+            except KeyboardInterrupt:
+                pass
         stop.set()
     if stop.is_set():
-        kept = sum(store.count_run(run.run_id) for run in runs if run.run_id)
+        # a worker still on its job after a second Ctrl-C has no run.run_id yet: its harness has
+        run_ids = {run.run_id or (run.harness.run_id if run.harness else None) for run in runs}
+        kept = sum(store.count_run(run_id) for run_id in run_ids if run_id)
         click.secho(f"Interrupted: {kept} finished result(s) kept in {store.path}", fg="yellow", err=True)
         sys.exit(130)
     _print_runs(store, runs)

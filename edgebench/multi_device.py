@@ -30,6 +30,7 @@ class DeviceRun:
     error: str | None = None  # why the device stopped early (unreachable, ...): None if it ran its jobs
     interrupted: bool = False
     seconds: float = 0.0
+    harness: Any = field(default=None, repr=False)  # set while the worker runs (its run id before it ends)
 
 
 def run_on_devices(
@@ -41,13 +42,15 @@ def run_on_devices(
     reporter: Callable[[DeviceRun], Any] | None = None,
     argv: list[str] | None = None,
     stop: threading.Event | None = None,
-    wait: Callable[[list[threading.Thread]], None] | None = None,
+    wait: Callable[[list[threading.Event]], None] | None = None,
 ) -> list[DeviceRun]:
     """Run each device's jobs in its own thread; returns ``runs`` filled in (run ids, failures).
 
     ``stop``, once set, ends every worker before its next job (finished results stay stored);
-    ``wait(threads)`` joins them (the CLI's handles Ctrl-C); ``reporter(run)`` gives a device's
-    progress reporter.
+    ``wait(ended)`` waits until every worker's event is set (the CLI's handles Ctrl-C);
+    ``reporter(run)`` gives a device's progress reporter. Workers say they ended through events, not
+    ``Thread.join``: on Python 3.11 a Ctrl-C landing inside ``join`` can mark a thread that still
+    runs as stopped (CPython gh-90882), and the run would then count its results before they exist.
     """
     import time
 
@@ -64,6 +67,7 @@ def run_on_devices(
         harness = Harness(store, run.profile, settings, cache=cache,
                           reporter=reporter(run) if reporter else None)
         harness.stop = stop
+        run.harness = harness
         try:
             harness.run(run.jobs, argv=argv)
         except KeyboardInterrupt:
@@ -75,16 +79,18 @@ def run_on_devices(
         finally:
             run.run_id, run.failed = harness.run_id, harness.failed
             run.seconds = time.monotonic() - started
-            store.close()
+            try:
+                store.close()
+            finally:
+                ended[runs.index(run)].set()
 
-    threads = [threading.Thread(target=work, args=(run,), name=f"edgebench-{run.profile.name}", daemon=True)
-               for run in runs]
-    for thread in threads:
-        thread.start()
-    (wait or _join)(threads)
+    ended = [threading.Event() for _ in runs]
+    for run in runs:
+        threading.Thread(target=work, args=(run,), name=f"edgebench-{run.profile.name}", daemon=True).start()
+    (wait or _wait_all)(ended)
     return runs
 
 
-def _join(threads: list[threading.Thread]) -> None:
-    for thread in threads:
-        thread.join()
+def _wait_all(ended: list[threading.Event]) -> None:
+    for event in ended:
+        event.wait()

@@ -206,4 +206,4 @@ def test_ctrl_c_stops_every_device_and_keeps_every_finished_result(tmp_path: Pat
     assert f"Interrupted: {kept} finished result(s) kept" in output
     # 4 jobs each; at the signal no device was past its second job, and none started another
     assert kept >= 1 and all(n <= 2 for n in per_device.values()), per_device
-    assert statuses == ["interrupted", "interrupted"]
+    assert statuses == ["interrupted", "interrupted"], output
