@@ -61,14 +61,14 @@ def run_on_devices(
     cache = cache or SharedExportCache()
     stop = stop or threading.Event()
 
-    def work(run: DeviceRun) -> None:
+    def work(run: DeviceRun, ended: threading.Event) -> None:
         started = time.monotonic()
-        store = Store.open(db)  # sqlite connections belong to one thread
-        harness = Harness(store, run.profile, settings, cache=cache,
-                          reporter=reporter(run) if reporter else None)
-        harness.stop = stop
-        run.harness = harness
+        store = harness = None
         try:
+            store = Store.open(db)  # sqlite connections belong to one thread
+            harness = run.harness = Harness(store, run.profile, settings, cache=cache,
+                                            reporter=reporter(run) if reporter else None)
+            harness.stop = stop
             harness.run(run.jobs, argv=argv)
         except KeyboardInterrupt:
             run.interrupted = True
@@ -77,16 +77,19 @@ def run_on_devices(
         except Exception as exc:  # a bug or a plugin's: still this device's alone
             run.error = f"{type(exc).__name__}: {exc}"
         finally:
-            run.run_id, run.failed = harness.run_id, harness.failed
-            run.seconds = time.monotonic() - started
             try:
-                store.close()
+                if harness is not None:
+                    run.run_id, run.failed = harness.run_id, harness.failed
+                run.seconds = time.monotonic() - started
+                if store is not None:
+                    store.close()
             finally:
-                ended[runs.index(run)].set()
+                ended.set()  # whatever happened above: the caller waits on this, not on the thread
 
+    Store.open(db).close()  # migrate here, once: workers opening a new file at once would race on it
     ended = [threading.Event() for _ in runs]
-    for run in runs:
-        threading.Thread(target=work, args=(run,), name=f"edgebench-{run.profile.name}", daemon=True).start()
+    for run, event in zip(runs, ended):
+        threading.Thread(target=work, args=(run, event), name=f"edgebench-{run.profile.name}", daemon=True).start()
     (wait or _wait_all)(ended)
     return runs
 

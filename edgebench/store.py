@@ -205,8 +205,13 @@ def migrate(db: sqlite3.Connection) -> list[str]:
         for step in MIGRATIONS:
             if step.__name__ in done:
                 continue
-            db.execute("BEGIN")  # one transaction: the change and its bookkeeping row
+            # one transaction: the change and its bookkeeping row. The write lock first, then look
+            # again: another process opening the same new file may have applied this step meanwhile
+            db.execute("BEGIN IMMEDIATE")
             try:
+                if db.execute("SELECT 1 FROM _edgebench_migrations WHERE name = ?", (step.__name__,)).fetchone():
+                    db.execute("COMMIT")
+                    continue
                 step(db)
                 db.execute("INSERT INTO _edgebench_migrations VALUES (?, ?)", (step.__name__, now()))
                 db.execute("COMMIT")

@@ -207,3 +207,24 @@ def test_ctrl_c_stops_every_device_and_keeps_every_finished_result(tmp_path: Pat
     # 4 jobs each; at the signal no device was past its second job, and none started another
     assert kept >= 1 and all(n <= 2 for n in per_device.values()), per_device
     assert statuses == ["interrupted", "interrupted"], output
+
+
+def test_a_worker_failing_before_its_first_job_ends_the_wait_with_its_cause():
+    """Workers report their end through an event: one that fails while starting must still set it."""
+    settings = Settings.quick(quality_images=1)
+    runs = [DeviceRun(p, plan([models.get("bicubic")], [backends.get("onnxruntime")], ["fp32"], None, p,
+                              cpu_baseline=False)) for p in (_profile("alpha"), _profile("beta"))]
+
+    def reporter(run: DeviceRun):  # type: ignore[no-untyped-def]
+        if run.profile.name == "beta":
+            raise RuntimeError("reporter for beta broke")
+        return None
+
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (run_on_devices(os.environ["EDGEBENCH_DB"], runs, settings,
+                                                             reporter=reporter), done.set()), daemon=True)
+    waiter.start()
+    assert done.wait(300), "run_on_devices never returned"
+    alpha, beta = runs
+    assert beta.error == "RuntimeError: reporter for beta broke" and beta.run_id is None
+    assert alpha.error is None and alpha.run_id is not None

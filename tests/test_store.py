@@ -69,3 +69,28 @@ def test_corrupt_database_is_one_clear_error(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(EdgebenchError, match="cannot be opened"):
         Store.open(bad)
+
+
+def test_processes_opening_one_new_database_at_once_all_get_the_schema(tmp_path):
+    """Several `edgebench run`s (or one per device) starting on a fresh file: the migrations race.
+
+    Each opener takes the write lock before applying a step and looks again under it; before that,
+    a second opener re-ran a step and failed with "duplicate column name: ...".
+    """
+    import subprocess
+    import sys
+
+    script = ("import sys, time; from edgebench.store import Store\n"
+              "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+              "Store.open(sys.argv[1]).close()\n")
+    for attempt in range(3):
+        db = tmp_path / f"race-{attempt}.db"
+        import time
+
+        start = time.time() + 1.5  # every process past its imports, then all at once
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(db), str(start)], stderr=subprocess.PIPE,
+                                  text=True) for _ in range(6)]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), "\n".join(errors)
+        done = [r[0] for r in sqlite3.connect(db).execute("SELECT name FROM _edgebench_migrations")]
+        assert sorted(done) == sorted(m.__name__ for m in store_mod.MIGRATIONS)

@@ -52,6 +52,13 @@ def export_fp32(module: Any, spec: ModelSpec, path: Path) -> None:
         raise ExportError(f"cannot export {spec.name!r} to ONNX: {type(failure).__name__}: {detail}")
 
 
+def _graph(module: Any, spec: ModelSpec, path: Path) -> None:
+    """The fp32 graph, exported once per process for fp32 and int8 alike (see :mod:`.graph_memo`)."""
+    from . import graph_memo
+
+    graph_memo.exported(module, path, lambda target: export_fp32(module, spec, target), OPSET, EXPORT_REVISION)
+
+
 def target_choice() -> Int8Choice:
     """The int8 recipe for the target CPU (see :mod:`.int8_target`); a bad setting is an ExportError."""
     try:
@@ -124,12 +131,12 @@ def export_onnx(
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"layout": "NCHW", "dtype": "float32", "range": [0.0, 1.0], "opset": OPSET}
     if precision == "fp32":
-        export_fp32(module, spec, path)
+        _graph(module, spec, path)
     elif precision == "int8":
         choice = target_choice()  # before the slow export: a bad setting fails at once
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = Path(tmp) / "fp32.onnx"
-            export_fp32(module, spec, fp32)
+            _graph(module, spec, fp32)
             quantize_int8(fp32, path, calibration, spec, choice.recipe)
         # the recipe travels with the artifact: the runner adapter applies its session options
         meta.update(quantization=f"static QDQ, per-channel {choice.recipe.describe()}, min-max calibration",
