@@ -86,7 +86,6 @@ def run_on_devices(
             finally:
                 ended.set()  # whatever happened above: the caller waits on this, not on the thread
 
-    Store.open(db).close()  # migrate here, once: workers opening a new file at once would race on it
     ended = [threading.Event() for _ in runs]
     for run, event in zip(runs, ended):
         threading.Thread(target=work, args=(run, event), name=f"edgebench-{run.profile.name}", daemon=True).start()
